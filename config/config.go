@@ -1,0 +1,170 @@
+// Package config loads, validates and exposes akminio's configuration.
+//
+// A Config is built once by Load (YAML file through koanf, then AKMINIO_* environment
+// overrides, then secrets resolved in the spec's order, then defaults) and is read-only
+// afterwards: a reload builds a new value and swaps it whole.
+package config
+
+import "time"
+
+// DefaultPath is where the config is read from when neither --config nor AKMINIO_CONFIG is set.
+const DefaultPath = "/etc/akminio/config.yaml"
+
+// Built-in MinIO policies: they exist on every server and need no declaration.
+var BuiltinPolicies = []string{"consoleAdmin", "readonly", "readwrite", "writeonly", "diagnostics"}
+
+// Match modes for bindings.
+const (
+	MatchFirst = "first" // the guide's if/elif: the first matching binding wins
+	MatchAll   = "all"   // union of every matching binding, order kept, no duplicates
+)
+
+// Modes of operation.
+const (
+	ModeRepair = "repair"
+	ModeReport = "report"
+)
+
+// MinIO restart policies.
+const (
+	RestartAuto  = "auto"
+	RestartNever = "never"
+)
+
+// Config is the whole, validated configuration. Treat it as read-only.
+type Config struct {
+	// Path is the file the config was loaded from (absolute); relative paths in it were
+	// resolved against its folder.
+	Path string `koanf:"-"`
+
+	Authentik Authentik         `koanf:"authentik"`
+	MinIO     MinIO             `koanf:"minio"`
+	Policies  map[string]Policy `koanf:"policies"`
+	Bindings  []Binding         `koanf:"bindings"`
+	Match     string            `koanf:"match"`
+	Prune     bool              `koanf:"prune"`
+	Verify    Verify            `koanf:"verify"`
+	Schedule  Schedule          `koanf:"schedule"`
+	Mode      string            `koanf:"mode"`
+	StateDir  string            `koanf:"state_dir"`
+	HTTP      HTTP              `koanf:"http"`
+	Alerts    Alerts            `koanf:"alerts"`
+	Log       Log               `koanf:"log"`
+
+	// secrets records where each secret came from (see RequireSecrets); set by Load.
+	secrets map[string]secretState
+	// rawPaths keeps relative file paths as written, for messages; set by Load.
+	rawPaths map[string]string
+}
+
+// Authentik is the authentik side: where it is, how to reach it, and what akminio manages there.
+type Authentik struct {
+	URL                string        `koanf:"url"`
+	Token              Secret        `koanf:"token"`
+	TokenFile          string        `koanf:"token_file"`
+	CAFile             string        `koanf:"ca_file"`
+	InsecureSkipVerify bool          `koanf:"insecure_skip_verify"`
+	Timeout            time.Duration `koanf:"timeout"`
+	CreateGroups       bool          `koanf:"create_groups"`
+	RestrictAccess     bool          `koanf:"restrict_access"`
+	Application        Application   `koanf:"application"`
+	Provider           Provider      `koanf:"provider"`
+	ScopeMapping       ScopeMapping  `koanf:"scope_mapping"`
+}
+
+// Application is the authentik application (found by slug).
+type Application struct {
+	Slug      string `koanf:"slug"`
+	Name      string `koanf:"name"`
+	LaunchURL string `koanf:"launch_url"`
+}
+
+// Provider is the authentik OAuth2/OpenID provider (found by name).
+type Provider struct {
+	Name              string   `koanf:"name"`
+	ClientID          string   `koanf:"client_id"` // empty: keep the id authentik generated
+	RedirectURIs      []string `koanf:"redirect_uris"`
+	SigningKey        string   `koanf:"signing_key"` // certificate keypair name
+	AuthorizationFlow string   `koanf:"authorization_flow"`
+	InvalidationFlow  string   `koanf:"invalidation_flow"`
+	Scopes            []string `koanf:"scopes"` // built-in scope mappings to attach
+}
+
+// ScopeMapping is the authentik scope mapping whose expression akminio renders from bindings.
+type ScopeMapping struct {
+	Name  string `koanf:"name"`
+	Scope string `koanf:"scope"`
+	Claim string `koanf:"claim"`
+}
+
+// MinIO is the MinIO side.
+type MinIO struct {
+	Endpoint           string        `koanf:"endpoint"`
+	AccessKey          Secret        `koanf:"access_key"`
+	AccessKeyFile      string        `koanf:"access_key_file"`
+	SecretKey          Secret        `koanf:"secret_key"`
+	SecretKeyFile      string        `koanf:"secret_key_file"`
+	CAFile             string        `koanf:"ca_file"`
+	InsecureSkipVerify bool          `koanf:"insecure_skip_verify"`
+	Timeout            time.Duration `koanf:"timeout"`
+	OpenID             OpenID        `koanf:"openid"`
+	Restart            string        `koanf:"restart"`
+}
+
+// OpenID is MinIO's identity_openid target.
+type OpenID struct {
+	ConfigName  string   `koanf:"config_name"` // "" = identity_openid; "x" = identity_openid:x
+	DisplayName string   `koanf:"display_name"`
+	ClaimName   string   `koanf:"claim_name"`
+	Scopes      []string `koanf:"scopes"`
+	RedirectURI string   `koanf:"redirect_uri"`
+}
+
+// Policy is a MinIO policy declared in the config: exactly one of File, Document, External.
+type Policy struct {
+	File     string         `koanf:"file"`
+	Document map[string]any `koanf:"document"`
+	External bool           `koanf:"external"`
+
+	// JSON is the policy document as loaded (from File or Document), set by Load for
+	// non-external policies.
+	JSON []byte `koanf:"-"`
+}
+
+// Binding maps an authentik group to MinIO policies.
+type Binding struct {
+	Group    string   `koanf:"group"`
+	Policies []string `koanf:"policies"`
+}
+
+// Verify lists canary users whose claims are checked on every run.
+type Verify struct {
+	Users []string `koanf:"users"`
+}
+
+// Schedule holds the cron specs (robfig/cron/v3, with descriptors such as "@every 5m").
+type Schedule struct {
+	Reconcile    string        `koanf:"reconcile"`
+	RotateSecret string        `koanf:"rotate_secret"` // empty: never rotate automatically
+	Jitter       time.Duration `koanf:"jitter"`
+}
+
+// HTTP is the daemon's listener.
+type HTTP struct {
+	Listen        string        `koanf:"listen"`
+	HookToken     Secret        `koanf:"hook_token"`
+	HookTokenFile string        `koanf:"hook_token_file"`
+	Debounce      time.Duration `koanf:"debounce"`
+}
+
+// Alerts are the outgoing alert receivers.
+type Alerts struct {
+	WebhookURL      string `koanf:"webhook_url"`
+	AlertmanagerURL string `koanf:"alertmanager_url"`
+}
+
+// Log configures zap.
+type Log struct {
+	Level  string `koanf:"level"`  // debug | info | warn | error
+	Format string `koanf:"format"` // json | console
+}

@@ -1,0 +1,225 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// minimal is a valid config with no secrets, for tests that add their own.
+const minimal = `
+authentik:
+  url: https://authentik.example
+  application: {slug: minio}
+  provider:
+    name: MinIO
+    redirect_uris: [https://minio.example/oauth_callback]
+minio:
+  endpoint: http://127.0.0.1:9000
+bindings:
+  - group: Minio admins
+    policies: [consoleAdmin]
+`
+
+// writeConfig writes body (plus extra YAML appended) as config.yaml in a temp dir.
+func writeConfig(t *testing.T, body string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "config.yaml")
+	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func mustLoad(t *testing.T, path string, env []string) (*Config, []Warning) {
+	t.Helper()
+	cfg, warnings, err := Load(path, env)
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	return cfg, warnings
+}
+
+func TestExampleDefaultsAndPaths(t *testing.T) {
+	cfg, warnings := mustLoad(t, "../testdata/example-config.yaml", nil)
+	dir, _ := filepath.Abs("../testdata")
+	if cfg.Path != filepath.Join(dir, "example-config.yaml") {
+		t.Errorf("Path = %q", cfg.Path)
+	}
+	if got := cfg.Policies["my-custom-policy"].File; got != filepath.Join(dir, "policies/my-custom-policy.json") {
+		t.Errorf("policy file not resolved against the config's folder: %q", got)
+	}
+	if cfg.Authentik.Timeout != 10*time.Second || cfg.Schedule.Jitter != 30*time.Second || cfg.HTTP.Debounce != 2*time.Second {
+		t.Errorf("durations: %v %v %v", cfg.Authentik.Timeout, cfg.Schedule.Jitter, cfg.HTTP.Debounce)
+	}
+	if string(cfg.Policies["bucket-reports-reader"].JSON) == "" || string(cfg.Policies["my-custom-policy"].JSON) == "" {
+		t.Error("policy JSON not loaded")
+	}
+	if cfg.Policies["legacy-auditors"].JSON != nil {
+		t.Error("an external policy has no document")
+	}
+	// The example names systemd credential files that do not exist here: warnings, not errors.
+	if len(warnings) != 3 {
+		t.Errorf("warnings = %v, want 3 about missing credential files", warnings)
+	}
+	err := cfg.RequireSecrets()
+	var cerr *Error
+	if !errors.As(err, &cerr) || len(cerr.Problems) != 3 {
+		t.Fatalf("RequireSecrets = %v, want 3 problems", err)
+	}
+	want := "authentik.token_file: /run/credentials/akminio.service/authentik-token does not exist, " +
+		"and neither AKMINIO_AUTHENTIK__TOKEN nor $CREDENTIALS_DIRECTORY/authentik-token is set"
+	if cerr.Problems[0] != want {
+		t.Errorf("problem = %q\nwant      %q", cerr.Problems[0], want)
+	}
+}
+
+func TestDefaultsFillEveryOptionalKey(t *testing.T) {
+	cfg, _ := mustLoad(t, writeConfig(t, minimal), nil)
+	checks := map[string]bool{
+		"application.name":      cfg.Authentik.Application.Name == "MinIO",
+		"provider.scopes":       slices.Equal(cfg.Authentik.Provider.Scopes, []string{"openid", "email", "profile"}),
+		"provider.signing_key":  cfg.Authentik.Provider.SigningKey == "authentik Self-signed Certificate",
+		"scope_mapping":         cfg.Authentik.ScopeMapping == ScopeMapping{Name: "OIDC-Scope-minio", Scope: "minio", Claim: "policy"},
+		"openid.scopes":         slices.Equal(cfg.MinIO.OpenID.Scopes, []string{"openid", "profile", "email", "minio"}),
+		"openid.display_name":   cfg.MinIO.OpenID.DisplayName == "authentik",
+		"minio.restart":         cfg.MinIO.Restart == RestartAuto,
+		"match/mode":            cfg.Match == MatchFirst && cfg.Mode == ModeRepair,
+		"schedule":              cfg.Schedule.Reconcile == "@every 5m" && cfg.Schedule.RotateSecret == "0 3 1 * *",
+		"state_dir":             cfg.StateDir == "/var/lib/akminio",
+		"http.listen":           cfg.HTTP.Listen == "127.0.0.1:9470",
+		"log":                   cfg.Log == Log{Level: "info", Format: "json"},
+		"minio.timeout":         cfg.MinIO.Timeout == 10*time.Second,
+		"authentik.create_grps": !cfg.Authentik.CreateGroups,
+	}
+	for name, ok := range checks {
+		if !ok {
+			t.Errorf("default of %s not applied", name)
+		}
+	}
+}
+
+func TestEnvironmentOverrides(t *testing.T) {
+	path := writeConfig(t, minimal)
+	env := []string{
+		"AKMINIO_MINIO__ENDPOINT=https://minio.internal:9000",
+		"AKMINIO_STATE_DIR=state",                             // single underscore inside a key
+		"AKMINIO_AUTHENTIK__PROVIDER__CLIENT_ID=minio-client", // three levels
+		"AKMINIO_AUTHENTIK__CREATE_GROUPS=true",               // bool from a string
+		"AKMINIO_MINIO__OPENID__SCOPES=openid, minio",         // list from a string
+		"AKMINIO_SCHEDULE__ROTATE_SECRET=",                    // empty beats the default
+		"AKMINIO_SCHEDULE__JITTER=1m",                         // duration
+		"AKMINIO_CONFIG=/elsewhere.yaml",                      // not a key
+		"AKMINIO_MINIO_BIN=/usr/local/bin/minio",              // names no key: warned, ignored
+	}
+	cfg, warnings := mustLoad(t, path, env)
+	if cfg.MinIO.Endpoint != "https://minio.internal:9000" {
+		t.Errorf("endpoint = %q", cfg.MinIO.Endpoint)
+	}
+	if cfg.StateDir != filepath.Join(filepath.Dir(path), "state") {
+		t.Errorf("state_dir = %q, want it resolved against the config's folder", cfg.StateDir)
+	}
+	if cfg.Authentik.Provider.ClientID != "minio-client" || !cfg.Authentik.CreateGroups {
+		t.Errorf("client_id = %q, create_groups = %v", cfg.Authentik.Provider.ClientID, cfg.Authentik.CreateGroups)
+	}
+	if !slices.Equal(cfg.MinIO.OpenID.Scopes, []string{"openid", "minio"}) {
+		t.Errorf("scopes = %q", cfg.MinIO.OpenID.Scopes)
+	}
+	if cfg.Schedule.RotateSecret != "" || cfg.Schedule.Jitter != time.Minute {
+		t.Errorf("schedule = %+v", cfg.Schedule)
+	}
+	want := []Warning{{Key: "AKMINIO_MINIO_BIN", Message: "names no config key (minio_bin); ignored"}}
+	if !slices.Equal(warnings, want) {
+		t.Errorf("warnings = %v, want %v", warnings, want)
+	}
+}
+
+func TestEnvironmentOverrideIsValidated(t *testing.T) {
+	_, _, err := Load(writeConfig(t, minimal), []string{"AKMINIO_AUTHENTIK__TIMEOUT=soon", "AKMINIO_MODE=dry-run"})
+	want := "authentik.timeout: \"soon\" is not a duration (write it with a unit, such as 10s or 5m)\n" +
+		"mode: \"dry-run\" is not one of repair, report"
+	if err == nil || err.Error() != want {
+		t.Errorf("err = %v\nwant %s", err, want)
+	}
+}
+
+func TestResolvePath(t *testing.T) {
+	env := []string{"AKMINIO_CONFIG=/from/env.yaml"}
+	for _, tc := range []struct {
+		flag string
+		env  []string
+		want string
+	}{
+		{"/from/flag.yaml", env, "/from/flag.yaml"},
+		{"", env, "/from/env.yaml"},
+		{"", nil, DefaultPath},
+	} {
+		if got := ResolvePath(tc.flag, tc.env); got != tc.want {
+			t.Errorf("ResolvePath(%q, %v) = %q, want %q", tc.flag, tc.env, got, tc.want)
+		}
+	}
+}
+
+func TestMissingFileAndBadYAML(t *testing.T) {
+	_, _, err := Load("/nonexistent/akminio.yaml", nil)
+	if err == nil || err.Error() != "/nonexistent/akminio.yaml: config file does not exist" {
+		t.Errorf("err = %v", err)
+	}
+}
+
+func TestParsePolicyNormalises(t *testing.T) {
+	got, err := ParsePolicy([]byte(`{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::b/*"}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"Statement":[{"Action":"s3:GetObject","Effect":"Allow","Resource":"arn:aws:s3:::b/*"}],"Version":"2012-10-17"}`
+	if string(got) != want {
+		t.Errorf("got  %s\nwant %s", got, want)
+	}
+}
+
+func TestParseScheduleMatchesValidation(t *testing.T) {
+	for spec, ok := range map[string]bool{"@every 5m": true, "0 3 1 * *": true, "@daily": true, "0 0 3 1 * *": false, "5m": false} {
+		if _, err := ParseSchedule(spec); (err == nil) != ok {
+			t.Errorf("ParseSchedule(%q) err = %v, want ok=%v", spec, err, ok)
+		}
+	}
+}
+
+// TestSecretNeverInOutput checks that a secret's value shows up neither in an error nor in
+// the printed config.
+func TestSecretNeverInOutput(t *testing.T) {
+	const token = "s3cr3t-token-value"
+	path := writeConfig(t, minimal+"mode: nope\n")
+	_, _, err := Load(path, []string{"AKMINIO_AUTHENTIK__TOKEN=" + token})
+	if err == nil || strings.Contains(err.Error(), token) {
+		t.Errorf("err = %v", err)
+	}
+	cfg, _ := mustLoad(t, writeConfig(t, minimal), []string{"AKMINIO_AUTHENTIK__TOKEN=" + token})
+	for _, s := range []string{fmt.Sprintf("%v", cfg), fmt.Sprintf("%+v", *cfg), fmt.Sprintf("%#v", *cfg)} {
+		if strings.Contains(s, token) {
+			t.Errorf("secret printed: %s", s)
+		}
+	}
+	if cfg.Authentik.Token.Reveal() != token {
+		t.Errorf("token not loaded")
+	}
+}
+
+func TestEndpointHelpers(t *testing.T) {
+	cfg, _ := mustLoad(t, writeConfig(t, strings.Replace(minimal, "https://authentik.example", "https://authentik.example/", 1)), nil)
+	if got := cfg.Authentik.APIURL(); got != "https://authentik.example/api/v3" {
+		t.Errorf("APIURL = %q", got)
+	}
+	if got := cfg.Authentik.OpenIDConfigURL(); got != "https://authentik.example/application/o/minio/.well-known/openid-configuration" {
+		t.Errorf("OpenIDConfigURL = %q", got)
+	}
+	if cfg.MinIO.HostPort() != "127.0.0.1:9000" || cfg.MinIO.Secure() || cfg.MinIO.OpenID.ConfigTarget() != "identity_openid" {
+		t.Errorf("minio helpers: %q %v %q", cfg.MinIO.HostPort(), cfg.MinIO.Secure(), cfg.MinIO.OpenID.ConfigTarget())
+	}
+}

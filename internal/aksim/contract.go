@@ -1,0 +1,221 @@
+package aksim
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	_ "embed"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/getkin/kin-openapi/routers"
+	"github.com/getkin/kin-openapi/routers/legacy"
+)
+
+// openapiGz is authentik's OpenAPI document exactly as shipped in
+// goauthentik.io/api/v3@v3.2026050.3 (api/openapi.yaml), gzip-compressed.
+// TestEmbeddedSpecMatchesModule checks it still equals the module's copy.
+//
+//go:embed openapi.yaml.gz
+var openapiGz []byte
+
+// apiPrefix is where authentik serves its REST API; the document's single
+// server URL.
+const apiPrefix = "/api/v3"
+
+// servedPrefixes are the API paths the simulator implements. The contract
+// is pruned to them: every other path answers 404 rather than pretending.
+var servedPrefixes = []string{
+	"/core/users/",
+	"/core/groups/",
+	"/core/applications/",
+	"/providers/oauth2/",
+	"/propertymappings/provider/scope/",
+	"/crypto/certificatekeypairs/",
+	"/flows/instances/",
+	"/policies/bindings/",
+}
+
+// contract is the parsed document and a router over it, built once per process.
+type contract struct {
+	doc    *openapi3.T
+	router routers.Router
+}
+
+var (
+	contractOnce sync.Once
+	contractVal  *contract
+	contractErr  error
+)
+
+// loadContract parses the embedded OpenAPI document once per process.
+func loadContract() (*contract, error) {
+	contractOnce.Do(func() {
+		contractVal, contractErr = parseContract()
+	})
+	return contractVal, contractErr
+}
+
+func parseContract() (*contract, error) {
+	zr, err := gzip.NewReader(bytes.NewReader(openapiGz))
+	if err != nil {
+		return nil, fmt.Errorf("aksim: open embedded openapi.yaml.gz: %w", err)
+	}
+	raw, err := io.ReadAll(zr)
+	if err != nil {
+		return nil, fmt.Errorf("aksim: read embedded openapi.yaml.gz: %w", err)
+	}
+	loader := openapi3.NewLoader()
+	doc, err := loader.LoadFromData(raw)
+	if err != nil {
+		return nil, fmt.Errorf("aksim: parse authentik OpenAPI document: %w", err)
+	}
+	kept := openapi3.NewPaths()
+	for path, item := range doc.Paths.Map() {
+		for _, p := range servedPrefixes {
+			if strings.HasPrefix(path, p) {
+				kept.Set(path, item)
+			}
+		}
+	}
+	doc.Paths = kept
+	// The router matches the path below /api/v3 (see findRoute), so the
+	// relative server URL is dropped here.
+	doc.Servers = nil
+	router, err := legacy.NewRouter(doc, openapi3.DisableExamplesValidation())
+	if err != nil {
+		return nil, fmt.Errorf("aksim: build router over authentik OpenAPI document: %w", err)
+	}
+	return &contract{doc: doc, router: router}, nil
+}
+
+// findRoute finds the operation for a request under /api/v3.
+func (c *contract) findRoute(r *http.Request) (*routers.Route, map[string]string, error) {
+	u := *r.URL
+	u.Path = strings.TrimPrefix(r.URL.Path, apiPrefix)
+	u.RawPath = ""
+	shadow := r.Clone(r.Context())
+	shadow.URL = &u
+	return c.router.FindRoute(shadow)
+}
+
+// authError is the detail authentik answers (with 403) when the bearer
+// token is missing or wrong.
+type authError struct{ detail string }
+
+func (e *authError) Error() string { return e.detail }
+
+// requestOptions returns the validation options for requests, checking the
+// bearer token the way authentik's TokenAuthentication does.
+func requestOptions(token string) *openapi3filter.Options {
+	return &openapi3filter.Options{
+		AuthenticationFunc: func(_ context.Context, in *openapi3filter.AuthenticationInput) error {
+			return checkBearer(in.RequestValidationInput.Request.Header.Get("Authorization"), token)
+		},
+	}
+}
+
+// checkBearer mirrors authentik's validate_auth/bearer_auth messages.
+func checkBearer(header, token string) error {
+	h := strings.TrimSpace(header)
+	if h == "" || !strings.Contains(h, " ") {
+		return &authError{"Authentication credentials were not provided."}
+	}
+	typ, cred, _ := strings.Cut(h, " ")
+	if !strings.EqualFold(typ, "bearer") {
+		return &authError{"Unsupported authentication type"}
+	}
+	if cred == "" {
+		return &authError{"Malformed header"}
+	}
+	if cred != token {
+		return &authError{"Token invalid/expired"}
+	}
+	return nil
+}
+
+// validationBody turns a kin-openapi request error into authentik's 400
+// body: {"field": ["message"]} or {"non_field_errors": ["message"]}.
+func validationBody(err error) map[string]any {
+	var re *openapi3filter.RequestError
+	if errors.As(err, &re) {
+		field, msg := "non_field_errors", re.Reason
+		var se *openapi3.SchemaError
+		if errors.As(re.Err, &se) {
+			msg = se.Reason
+			if ptr := se.JSONPointer(); len(ptr) > 0 {
+				field = ptr[0]
+				if len(ptr) > 1 {
+					msg = strings.Join(ptr[1:], ".") + ": " + msg
+				}
+			}
+		} else if re.Err != nil && msg == "" {
+			msg = re.Err.Error()
+		}
+		if re.Parameter != nil {
+			field = re.Parameter.Name
+		}
+		if msg == "" {
+			msg = re.Error()
+		}
+		return map[string]any{field: []string{msg}}
+	}
+	return map[string]any{"non_field_errors": []string{err.Error()}}
+}
+
+// validateResponse checks a recorded response against the operation's
+// declared responses and returns a description of any violation.
+func validateResponse(ctx context.Context, in *openapi3filter.RequestValidationInput, status int, header http.Header, body []byte) error {
+	rin := &openapi3filter.ResponseValidationInput{
+		RequestValidationInput: in,
+		Status:                 status,
+		Header:                 header,
+		Options:                &openapi3filter.Options{},
+	}
+	rin.SetBodyBytes(body)
+	if err := openapi3filter.ValidateResponse(ctx, rin); err != nil {
+		return fmt.Errorf("aksim: response to %s %s (status %d) violates the authentik OpenAPI contract: %w",
+			in.Request.Method, in.Request.URL.Path, status, err)
+	}
+	return nil
+}
+
+// requestProperties lists the property names of an operation's JSON
+// request body schema; only these are taken from a request body, as DRF
+// ignores unknown and read-only keys.
+func requestProperties(route *routers.Route) map[string]bool {
+	out := map[string]bool{}
+	rb := route.Operation.RequestBody
+	if rb == nil || rb.Value == nil {
+		return out
+	}
+	mt := rb.Value.Content.Get("application/json")
+	if mt == nil || mt.Schema == nil || mt.Schema.Value == nil {
+		return out
+	}
+	for name := range mt.Schema.Value.Properties {
+		out[name] = true
+	}
+	return out
+}
+
+// sortedKeys returns a map's keys in order; used for deterministic errors.
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// queryValues returns the request's query, with defaults applied by validation.
+func queryValues(r *http.Request) url.Values { return r.URL.Query() }

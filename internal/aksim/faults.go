@@ -1,0 +1,158 @@
+package aksim
+
+import (
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Fault is an injected misbehaviour for requests whose path starts with a
+// prefix. Exactly what happens, in order:
+//
+//	Delay > 0   wait Delay (or until the client gives up), then continue
+//	Hang        never answer; return only when the client's context ends
+//	            or the server closes
+//	Status != 0 answer Status with {"detail": "aksim: injected fault"}
+//
+// A Fault with only Delay set slows the request and then serves it normally.
+type Fault struct {
+	// Method limits the fault to one HTTP method; empty matches all.
+	Method string
+	Status int
+	Hang   bool
+	Delay  time.Duration
+	// Times is how many matching requests the fault applies to; 0 means
+	// until cleared with ClearFaults.
+	Times int
+}
+
+type faultEntry struct {
+	prefix string
+	f      Fault
+	left   int // remaining applications; -1 for unlimited
+}
+
+type faultTable struct {
+	mu      sync.Mutex
+	entries []*faultEntry
+}
+
+// Fault makes the next f.Times requests whose path starts with pathPrefix
+// (e.g. "/api/v3/core/groups/") misbehave as f describes. Faults are
+// checked in the order they were added; the first match applies.
+func (s *Server) Fault(pathPrefix string, f Fault) {
+	left := f.Times
+	if left <= 0 {
+		left = -1
+	}
+	s.faults.mu.Lock()
+	defer s.faults.mu.Unlock()
+	s.faults.entries = append(s.faults.entries, &faultEntry{prefix: pathPrefix, f: f, left: left})
+}
+
+// ClearFaults removes every injected fault.
+func (s *Server) ClearFaults() {
+	s.faults.mu.Lock()
+	defer s.faults.mu.Unlock()
+	s.faults.entries = nil
+}
+
+// take returns the fault for a request, consuming one application.
+func (t *faultTable) take(method, path string) (Fault, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for i, e := range t.entries {
+		if !strings.HasPrefix(path, e.prefix) || (e.f.Method != "" && !strings.EqualFold(e.f.Method, method)) {
+			continue
+		}
+		if e.left > 0 {
+			e.left--
+			if e.left == 0 {
+				t.entries = append(t.entries[:i:i], t.entries[i+1:]...)
+			}
+		}
+		return e.f, true
+	}
+	return Fault{}, false
+}
+
+// applyFault performs an injected fault; true means the request is answered.
+func (s *Server) applyFault(w http.ResponseWriter, r *http.Request) bool {
+	f, ok := s.faults.take(r.Method, r.URL.Path)
+	if !ok {
+		return false
+	}
+	if f.Delay > 0 {
+		t := time.NewTimer(f.Delay)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-r.Context().Done():
+			return true
+		case <-s.closed:
+			return true
+		}
+	}
+	if f.Hang {
+		select {
+		case <-r.Context().Done():
+		case <-s.closed:
+		}
+		return true
+	}
+	if f.Status != 0 {
+		writeJSON(w, f.Status, map[string]any{"detail": "aksim: injected fault"})
+		return true
+	}
+	return false
+}
+
+// counter counts requests by "METHOD path".
+type counter struct {
+	mu sync.Mutex
+	m  map[string]int
+}
+
+func (c *counter) add(method, path string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil {
+		c.m = map[string]int{}
+	}
+	c.m[method+" "+path]++
+}
+
+// Count returns how many requests with method (empty for any) had a path
+// starting with pathPrefix, since the start or the last ResetCounts.
+// Requests answered by an injected fault count too.
+func (s *Server) Count(method, pathPrefix string) int {
+	s.counts.mu.Lock()
+	defer s.counts.mu.Unlock()
+	n := 0
+	for k, v := range s.counts.m {
+		m, p, _ := strings.Cut(k, " ")
+		if (method == "" || strings.EqualFold(m, method)) && strings.HasPrefix(p, pathPrefix) {
+			n += v
+		}
+	}
+	return n
+}
+
+// Counts returns a copy of all counts keyed "METHOD /path".
+func (s *Server) Counts() map[string]int {
+	s.counts.mu.Lock()
+	defer s.counts.mu.Unlock()
+	out := make(map[string]int, len(s.counts.m))
+	for k, v := range s.counts.m {
+		out[k] = v
+	}
+	return out
+}
+
+// ResetCounts sets every count back to zero.
+func (s *Server) ResetCounts() {
+	s.counts.mu.Lock()
+	defer s.counts.mu.Unlock()
+	s.counts.m = nil
+}

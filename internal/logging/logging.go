@@ -1,0 +1,124 @@
+// Package logging builds akminio's zap logger: JSON by default, console for humans, and a
+// Scrubber under every encoder so that no registered secret value reaches the output,
+// whichever way it was logged (a field, a formatted error, the message, a struct).
+package logging
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"sync"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/akminio/akminio/config"
+)
+
+// Scrubber replaces every occurrence of a registered secret value in encoded log lines with
+// config.Redacted. It is safe for concurrent use; Set swaps the secrets on a config reload.
+type Scrubber struct {
+	mu       sync.RWMutex
+	replacer *strings.Replacer // nil when there is nothing to scrub
+}
+
+// NewScrubber returns a Scrubber for secrets (empty ones are ignored).
+func NewScrubber(secrets ...config.Secret) *Scrubber {
+	s := &Scrubber{}
+	s.Set(secrets...)
+	return s
+}
+
+// Set replaces the secrets to scrub.
+func (s *Scrubber) Set(secrets ...config.Secret) {
+	var patterns []string
+	for _, sec := range secrets {
+		if !sec.IsSet() {
+			continue
+		}
+		v := sec.Reveal()
+		patterns = append(patterns, v)
+		// The JSON encoder escapes quotes, backslashes and control characters, so the value
+		// may appear in its escaped form.
+		if b, err := json.Marshal(v); err == nil {
+			if esc := string(b[1 : len(b)-1]); esc != v {
+				patterns = append(patterns, esc)
+			}
+		}
+	}
+	// Longest first, so a secret that contains another is replaced whole.
+	slices.SortFunc(patterns, func(a, b string) int { return len(b) - len(a) })
+	patterns = slices.Compact(patterns)
+	var r *strings.Replacer
+	if len(patterns) > 0 {
+		args := make([]string, 0, 2*len(patterns))
+		for _, p := range patterns {
+			args = append(args, p, config.Redacted)
+		}
+		r = strings.NewReplacer(args...)
+	}
+	s.mu.Lock()
+	s.replacer = r
+	s.mu.Unlock()
+}
+
+// Scrub returns line with every secret replaced by config.Redacted.
+func (s *Scrubber) Scrub(line string) string {
+	if s == nil {
+		return line
+	}
+	s.mu.RLock()
+	r := s.replacer
+	s.mu.RUnlock()
+	if r == nil {
+		return line
+	}
+	return r.Replace(line)
+}
+
+// scrubWriter scrubs each encoded entry (zap writes one whole entry per Write) before it
+// reaches the destination.
+type scrubWriter struct {
+	out zapcore.WriteSyncer
+	s   *Scrubber
+}
+
+func (w scrubWriter) Write(p []byte) (int, error) {
+	if _, err := io.WriteString(w.out, w.s.Scrub(string(p))); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+func (w scrubWriter) Sync() error { return w.out.Sync() }
+
+// New builds the logger that cfg describes, writing to w. Every line passes through s (which
+// may be nil only in tests that log no secret). cfg.Level is one of config.LogLevels and
+// cfg.Format one of config.LogFormats.
+func New(cfg config.Log, w io.Writer, s *Scrubber) (*zap.Logger, error) {
+	level, err := zapcore.ParseLevel(cfg.Level)
+	if err != nil || !slices.Contains(config.LogLevels, cfg.Level) {
+		return nil, fmt.Errorf("log.level: %q is not one of %s", cfg.Level, strings.Join(config.LogLevels, ", "))
+	}
+	var enc zapcore.Encoder
+	switch cfg.Format {
+	case "json", "":
+		ec := zap.NewProductionEncoderConfig()
+		ec.EncodeTime = zapcore.ISO8601TimeEncoder
+		enc = zapcore.NewJSONEncoder(ec)
+	case "console":
+		ec := zap.NewDevelopmentEncoderConfig()
+		ec.EncodeTime = zapcore.ISO8601TimeEncoder
+		enc = zapcore.NewConsoleEncoder(ec)
+	default:
+		return nil, fmt.Errorf("log.format: %q is not one of %s", cfg.Format, strings.Join(config.LogFormats, ", "))
+	}
+	out := zapcore.AddSync(w)
+	if s != nil {
+		out = scrubWriter{out: out, s: s}
+	}
+	core := zapcore.NewCore(enc, zapcore.Lock(out), level)
+	return zap.New(core, zap.ErrorOutput(zapcore.Lock(out))), nil
+}

@@ -1,0 +1,109 @@
+package logging
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+
+	"go.uber.org/zap"
+
+	"github.com/akminio/akminio/config"
+)
+
+const secret = config.Secret("hunter2-Sup3r-s3cret")
+
+// logEverything logs the secret in every way a careless caller might.
+func logEverything(log *zap.Logger) {
+	cfg := config.Config{}
+	cfg.Authentik.Token = secret
+	log.Info("plain field", zap.String("x", secret.Reveal()))
+	log.Info("struct", zap.Any("cfg", cfg))
+	log.Info("reflected map", zap.Any("m", map[string]string{"token": secret.Reveal()}))
+	log.Error("call failed", zap.Error(fmt.Errorf("authentik: token %s rejected", secret.Reveal())))
+	log.Warn("message with the secret " + secret.Reveal() + " inside")
+	log.With(zap.String("child", secret.Reveal())).Info("child logger")
+	log.Info("stringer", zap.Stringer("s", secret), zap.ByteString("b", []byte(secret.Reveal())))
+	log.Info("wrapped", zap.Error(errors.Join(errors.New("a"), errors.New(secret.Reveal()))))
+}
+
+func TestNoSecretInAnyFormat(t *testing.T) {
+	for _, format := range []string{"json", "console"} {
+		t.Run(format, func(t *testing.T) {
+			var buf bytes.Buffer
+			log, err := New(config.Log{Level: "debug", Format: format}, &buf, NewScrubber(secret))
+			if err != nil {
+				t.Fatal(err)
+			}
+			logEverything(log)
+			out := buf.String()
+			if strings.Contains(out, secret.Reveal()) || strings.Contains(out, "hunter2") {
+				t.Fatalf("secret in log output:\n%s", out)
+			}
+			if got := strings.Count(out, config.Redacted); got < 9 {
+				t.Errorf("%d redactions, want at least 9:\n%s", got, out)
+			}
+			if lines := strings.Count(out, "\n"); lines != 8 {
+				t.Errorf("%d lines, want 8", lines)
+			}
+		})
+	}
+}
+
+func TestJSONStaysValidAndEscapedSecretsAreCaught(t *testing.T) {
+	tricky := config.Secret(`a"b\c` + "\x01d")
+	var buf bytes.Buffer
+	log, err := New(config.Log{Level: "info", Format: "json"}, &buf, NewScrubber(tricky))
+	if err != nil {
+		t.Fatal(err)
+	}
+	log.Info("m", zap.String("k", tricky.Reveal()))
+	var entry map[string]any
+	if err := json.Unmarshal(buf.Bytes(), &entry); err != nil {
+		t.Fatalf("not JSON: %v: %s", err, buf.String())
+	}
+	if entry["k"] != config.Redacted || entry["level"] != "info" || entry["msg"] != "m" {
+		t.Errorf("entry = %v", entry)
+	}
+}
+
+func TestScrubberSetOnReload(t *testing.T) {
+	var buf bytes.Buffer
+	s := NewScrubber(secret)
+	log, _ := New(config.Log{Level: "info", Format: "json"}, &buf, s)
+	s.Set("new-secret-after-reload")
+	log.Info("x", zap.String("a", "new-secret-after-reload"), zap.String("b", secret.Reveal()))
+	if strings.Contains(buf.String(), "new-secret-after-reload") {
+		t.Errorf("new secret leaked: %s", buf.String())
+	}
+	if !strings.Contains(buf.String(), secret.Reveal()) {
+		t.Errorf("a secret no longer registered is still scrubbed: %s", buf.String())
+	}
+}
+
+func TestLevelAndFormat(t *testing.T) {
+	var buf bytes.Buffer
+	log, err := New(config.Log{Level: "warn", Format: "json"}, &buf, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log.Info("hidden")
+	log.Warn("shown")
+	if strings.Contains(buf.String(), "hidden") || !strings.Contains(buf.String(), `"msg":"shown"`) {
+		t.Errorf("output = %s", buf.String())
+	}
+	if _, err := New(config.Log{Level: "trace", Format: "json"}, &buf, nil); err == nil {
+		t.Error("level trace accepted")
+	}
+	if _, err := New(config.Log{Level: "info", Format: "text"}, &buf, nil); err == nil {
+		t.Error("format text accepted")
+	}
+	buf.Reset()
+	log, _ = New(config.Log{Level: "info", Format: "console"}, &buf, nil)
+	log.Info("hello", zap.Int("n", 1))
+	if !strings.Contains(buf.String(), "\tINFO\thello\t{\"n\": 1}") {
+		t.Errorf("console output = %q", buf.String())
+	}
+}

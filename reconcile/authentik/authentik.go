@@ -1,0 +1,156 @@
+// Package authentik implements reconcile.AuthentikAdapter over goauthentik.io/api/v3. It is
+// the only code in akminio that writes to authentik.
+//
+// Requests per in-sync Observe (P = pages of groups, 100 groups a page, the server's cap):
+//
+//	groups (all pages, pages 2..P concurrently)   P
+//	built-in scope mappings (managed filter)      1
+//	our scope mapping (name filter)               1
+//	provider (name filter)                        1
+//	application (retrieve by slug)                1
+//	policy bindings of the application            1 per 100 bindings
+//	keypair (name filter)                         1 (0 without a signing key)
+//	flows (slug filter, one per distinct slug)    2
+//
+// so 18 for an estate of 1,000 groups.
+package authentik
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	api "goauthentik.io/api/v3"
+
+	"github.com/akminio/akminio/config"
+	"github.com/akminio/akminio/reconcile"
+)
+
+// Defaults of an Adapter; Options change them.
+const (
+	DefaultTimeout     = 10 * time.Second // per request, when the config sets none
+	DefaultPageSize    = 100              // authentik's default cap on page_size
+	DefaultConcurrency = 4                // requests in flight at once during Observe
+)
+
+var _ reconcile.AuthentikAdapter = (*Adapter)(nil)
+
+// Adapter talks to one authentik instance.
+type Adapter struct {
+	api      *api.APIClient
+	pageSize int32
+	sem      chan struct{} // bounds concurrent requests during Observe
+}
+
+// Option changes how New builds an Adapter.
+type Option func(*options)
+
+type options struct {
+	httpClient  *http.Client
+	retry       RetryPolicy
+	pageSize    int32
+	concurrency int
+}
+
+// WithHTTPClient makes the Adapter send every request through c as it is: no TLS settings,
+// timeout or retries are added. For tests, and for callers that build their own transport.
+func WithHTTPClient(c *http.Client) Option { return func(o *options) { o.httpClient = c } }
+
+// WithRetry replaces DefaultRetryPolicy (tests use short waits).
+func WithRetry(p RetryPolicy) Option { return func(o *options) { o.retry = p } }
+
+// WithPageSize sets the page_size of list calls (default 100; authentik caps it at 100
+// unless its configuration says otherwise).
+func WithPageSize(n int32) Option { return func(o *options) { o.pageSize = n } }
+
+// WithConcurrency bounds how many requests Observe has in flight at once (default 4).
+func WithConcurrency(n int) Option { return func(o *options) { o.concurrency = n } }
+
+// New returns an Adapter for the authentik instance of cfg. It does not contact authentik;
+// Ping does.
+func New(cfg config.Authentik, opts ...Option) (*Adapter, error) {
+	o := options{retry: DefaultRetryPolicy, pageSize: DefaultPageSize, concurrency: DefaultConcurrency}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if cfg.URL == "" {
+		return nil, errors.New("authentik: url is empty")
+	}
+	if !cfg.Token.IsSet() {
+		return nil, errors.New("authentik: token is empty")
+	}
+	if o.pageSize < 1 || o.concurrency < 1 {
+		return nil, errors.New("authentik: page size and concurrency must be positive")
+	}
+	hc := o.httpClient
+	if hc == nil {
+		var err error
+		if hc, err = newHTTPClient(cfg, o.retry); err != nil {
+			return nil, err
+		}
+	}
+	c := api.NewConfiguration()
+	c.Servers = api.ServerConfigurations{{URL: strings.TrimRight(cfg.URL, "/") + "/api/v3"}}
+	c.AddDefaultHeader("Authorization", "Bearer "+cfg.Token.Reveal())
+	c.UserAgent = "akminio"
+	c.HTTPClient = hc
+	// c.Debug stays false: the client would log every request with its token.
+	return &Adapter{api: api.NewAPIClient(c), pageSize: o.pageSize, sem: make(chan struct{}, o.concurrency)}, nil
+}
+
+// newHTTPClient builds the client for cfg: TLS from ca_file and insecure_skip_verify, the
+// per-request timeout, and retries (see retry.go).
+func newHTTPClient(cfg config.Authentik, p RetryPolicy) (*http.Client, error) {
+	tlsCfg := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: cfg.InsecureSkipVerify} //nolint:gosec // operator's explicit choice
+	if cfg.CAFile != "" {
+		pem, err := os.ReadFile(cfg.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("authentik: ca_file: %w", err)
+		}
+		pool, err := x509.SystemCertPool()
+		if err != nil {
+			pool = x509.NewCertPool()
+		}
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("authentik: ca_file %s: no PEM certificate found", cfg.CAFile)
+		}
+		tlsCfg.RootCAs = pool
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = tlsCfg
+	timeout := cfg.Timeout
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
+	// The timeout bounds each attempt; the retrying transport sits above it, and the
+	// caller's context bounds the whole call.
+	attempt := &http.Client{Transport: tr, Timeout: timeout}
+	return &http.Client{Transport: newRetryTransport(attempt, p)}, nil
+}
+
+// Ping checks that authentik answers and accepts the token (GET core/users/me/).
+func (a *Adapter) Ping(ctx context.Context) error {
+	_, resp, err := a.api.CoreAPI.CoreUsersMeRetrieve(ctx).Execute()
+	if err != nil {
+		return callError("authentik: ping (core/users/me/)", resp, err, bodyExcerpt)
+	}
+	return nil
+}
+
+// acquire takes one of the Observe concurrency slots; release gives it back.
+func (a *Adapter) acquire(ctx context.Context) error {
+	select {
+	case a.sem <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (a *Adapter) release() { <-a.sem }

@@ -1,0 +1,90 @@
+package authentik
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"unicode/utf8"
+
+	api "goauthentik.io/api/v3"
+)
+
+// bodyPolicy says how much of an error response's body may go into an error message.
+type bodyPolicy int
+
+const (
+	// bodyExcerpt includes the first bytes of the body: authentik's 400 answers name the
+	// field that is wrong. For endpoints whose objects hold no secret.
+	bodyExcerpt bodyPolicy = iota
+	// bodyFieldNames includes only the top-level keys of a JSON body. For provider
+	// endpoints: a provider object carries client_secret, so its bodies never go into an
+	// error, but the names of the fields a 400 complains about are safe and useful.
+	bodyFieldNames
+)
+
+// maxExcerpt is how many bytes of a response body an error quotes at most.
+const maxExcerpt = 300
+
+// callError wraps the error of a generated-client call as "<what>: HTTP <status>: <body>".
+// resp is nil on transport errors, which are wrapped as they are (they carry the URL, never
+// a header, so never the token).
+func callError(what string, resp *http.Response, err error, p bodyPolicy) error {
+	var gen *api.GenericOpenAPIError
+	if !errors.As(err, &gen) {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	status := "invalid response"
+	if resp != nil {
+		status = "HTTP " + resp.Status
+		if resp.StatusCode < 300 {
+			// A 2xx whose body did not decode into the model.
+			if p == bodyFieldNames {
+				return fmt.Errorf("%s: %s: response does not match authentik's API", what, status)
+			}
+			return fmt.Errorf("%s: %s: response does not match authentik's API: %s", what, status, gen.Error())
+		}
+	}
+	if detail := bodyDetail(gen.Body(), p); detail != "" {
+		return fmt.Errorf("%s: %s: %s", what, status, detail)
+	}
+	return fmt.Errorf("%s: %s", what, status)
+}
+
+// bodyDetail renders an error body per p.
+func bodyDetail(body []byte, p bodyPolicy) string {
+	if len(body) == 0 {
+		return ""
+	}
+	if p == bodyFieldNames {
+		var obj map[string]json.RawMessage
+		if json.Unmarshal(body, &obj) != nil || len(obj) == 0 {
+			return ""
+		}
+		keys := make([]string, 0, len(obj))
+		for k := range obj {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		return "authentik rejected fields: " + strings.Join(keys, ", ")
+	}
+	s := strings.Join(strings.Fields(string(body)), " ")
+	if len(s) > maxExcerpt {
+		cut := maxExcerpt
+		for cut > 0 && !utf8.RuneStart(s[cut]) {
+			cut--
+		}
+		s = s[:cut] + "..."
+	}
+	return s
+}
+
+// statusOf returns the HTTP status of a call, 0 when there was no response.
+func statusOf(resp *http.Response) int {
+	if resp == nil {
+		return 0
+	}
+	return resp.StatusCode
+}

@@ -1,0 +1,287 @@
+package reconcile
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	"go.uber.org/zap"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/akminio/akminio/config"
+)
+
+// Engine observes both systems, plans, applies and verifies. RunOnce-style methods are the
+// unit of work; the CLI and the daemon only trigger them. An Engine is not safe for
+// concurrent runs: callers serialise them (the daemon's scheduler does, and a lock in
+// state_dir keeps two processes apart).
+type Engine struct {
+	Desired   *Desired
+	Mode      string // config.ModeRepair | config.ModeReport
+	Claim     string // the claim name verification reads
+	Users     []string
+	StateDir  string
+	Authentik AuthentikAdapter
+	MinIO     MinIOAdapter
+	// HTTP fetches MinIO's OpenID discovery URL during verification.
+	HTTP *http.Client
+	Log  *zap.Logger
+	Now  func() time.Time
+}
+
+// NewEngine wires an engine from a validated config and the two adapters.
+func NewEngine(cfg *config.Config, ak AuthentikAdapter, mc MinIOAdapter, log *zap.Logger) (*Engine, error) {
+	d, err := NewDesired(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &Engine{
+		Desired: d, Mode: cfg.Mode, Claim: cfg.MinIO.OpenID.ClaimName, Users: cfg.Verify.Users,
+		StateDir: cfg.StateDir, Authentik: ak, MinIO: mc,
+		HTTP: &http.Client{Timeout: cfg.Authentik.Timeout},
+		Log:  log, Now: time.Now,
+	}, nil
+}
+
+// Result is what one run saw and did.
+type Result struct {
+	// Plan is the plan computed from the first, complete observation.
+	Plan Plan
+	// Applied are the changes written, in order.
+	Applied []Change
+	// Remaining is the drift left at the end of the run: the plan from the final observation
+	// plus verification failures. Empty means in sync.
+	Remaining Plan
+	// Restarted says MinIO was restarted in this run.
+	Restarted bool
+}
+
+// InSync reports whether the run ended with no drift at all.
+func (r *Result) InSync() bool { return len(r.Remaining.Changes) == 0 }
+
+// RunLock is the lock file in state_dir that keeps two applying processes apart.
+const RunLock = "run.lock"
+
+// ErrObserve marks a failed or partial observation: nothing was written.
+var ErrObserve = errors.New("could not observe")
+
+// Observe reads both systems concurrently and akminio's state; it fails whole if either side
+// fails.
+func (e *Engine) Observe(ctx context.Context) (*Observed, error) {
+	obs := &Observed{}
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		st, err := e.Authentik.Observe(gctx, e.Desired)
+		obs.Authentik = st
+		return err
+	})
+	g.Go(func() error {
+		st, err := e.MinIO.Observe(gctx, e.Desired)
+		obs.MinIO = st
+		return err
+	})
+	g.Go(func() error {
+		st, err := LoadState(e.StateDir)
+		obs.State = st
+		return err
+	})
+	if err := g.Wait(); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrObserve, err)
+	}
+	return obs, nil
+}
+
+// Plan observes and plans; it writes nothing, except clearing a "restart pending" record
+// once MinIO reads back what was written (the restart happened).
+func (e *Engine) Plan(ctx context.Context) (*Result, error) {
+	obs, err := e.Observe(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := e.settlePending(obs); err != nil {
+		return nil, err
+	}
+	p := ComputePlan(e.Desired, obs)
+	res := &Result{Plan: p, Remaining: p}
+	if p.Drift() == 0 {
+		res.Remaining.Changes = append(res.Remaining.Changes, e.verify(ctx, obs)...)
+	}
+	return res, nil
+}
+
+// Apply observes, plans, applies what mode allows in the safe order (MinIO policies,
+// authentik, MinIO identity_openid, restart, prunes), observes again and verifies.
+func (e *Engine) Apply(ctx context.Context) (*Result, error) {
+	lock, err := TryLock(e.StateDir, RunLock)
+	if err != nil {
+		return nil, fmt.Errorf("another akminio apply is running: %w", err)
+	}
+	defer lock.Unlock()
+	obs, err := e.Observe(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := e.settlePending(obs); err != nil {
+		return nil, err
+	}
+	res := &Result{Plan: ComputePlan(e.Desired, obs)}
+	changes := res.Plan.Applicable(e.Mode)
+	done := func(c Change) {
+		res.Applied = append(res.Applied, c)
+		e.Log.Info("applied", zap.String("system", c.System), zap.String("action", c.Action),
+			zap.String("kind", c.Kind), zap.String("name", c.Name), zap.Strings("fields", c.Fields))
+	}
+	restart, err := e.applyInOrder(ctx, obs, changes, done)
+	if err != nil {
+		return res, err
+	}
+	if (restart || res.Plan.RestartPending()) && e.Mode == config.ModeRepair && e.Desired.Restart == config.RestartAuto {
+		if err := e.MinIO.Restart(ctx); err != nil {
+			return res, fmt.Errorf("restart MinIO: %w", err)
+		}
+		res.Restarted = true
+		e.Log.Info("restarted MinIO to load identity_openid")
+	}
+	if len(res.Applied) == 0 && !res.Restarted {
+		res.Remaining = res.Plan
+	} else {
+		if obs, err = e.Observe(ctx); err != nil {
+			return res, err
+		}
+		if err := e.settlePending(obs); err != nil {
+			return res, err
+		}
+		res.Remaining = ComputePlan(e.Desired, obs)
+	}
+	if res.Remaining.Drift() == 0 {
+		res.Remaining.Changes = append(res.Remaining.Changes, e.verify(ctx, obs)...)
+	}
+	return res, nil
+}
+
+// applyInOrder runs the appliers: MinIO policy writes, authentik, identity_openid, then
+// MinIO deletes. State is saved after each step so a crash never loses what was created.
+func (e *Engine) applyInOrder(ctx context.Context, obs *Observed, changes []Change, done Done) (restart bool, err error) {
+	var policies, ak, openid, deletes []Change
+	for _, c := range changes {
+		switch {
+		case c.System == SystemAuthentik:
+			ak = append(ak, c)
+		case c.Kind == KindOpenID:
+			openid = append(openid, c)
+		case c.Action == ActionDelete:
+			deletes = append(deletes, c)
+		default:
+			policies = append(policies, c)
+		}
+	}
+	save := func(stepErr error) error {
+		return errors.Join(stepErr, SaveState(e.StateDir, obs.State))
+	}
+	if len(policies) > 0 {
+		_, err := e.MinIO.Apply(ctx, e.Desired, obs, policies, done)
+		if err := save(err); err != nil {
+			return false, err
+		}
+	}
+	if len(ak) > 0 {
+		if err := save(e.Authentik.Apply(ctx, e.Desired, obs, ak, done)); err != nil {
+			return false, err
+		}
+	}
+	if len(openid) > 0 {
+		want := DesiredOpenID(e.Desired, obs.Authentik.Provider)
+		r, err := e.MinIO.Apply(ctx, e.Desired, obs, openid, done)
+		if err != nil {
+			return false, save(err)
+		}
+		if r {
+			restart = true
+			obs.State.RestartPending = &PendingRestart{Target: e.Desired.OpenID.Target, WrittenAt: e.Now().UTC(), Fingerprint: want.Fingerprint()}
+			e.Log.Warn("identity_openid written, MinIO restart pending", zap.String("target", e.Desired.OpenID.Target))
+		}
+		if err := save(nil); err != nil {
+			return restart, err
+		}
+	}
+	if len(deletes) > 0 {
+		_, err := e.MinIO.Apply(ctx, e.Desired, obs, deletes, done)
+		if err := save(err); err != nil {
+			return restart, err
+		}
+	}
+	return restart, nil
+}
+
+// settlePending clears the "restart pending" record once MinIO reads back the values akminio
+// wants: the restart has happened.
+func (e *Engine) settlePending(obs *Observed) error {
+	if obs.State.RestartPending == nil || obs.MinIO.OpenID == nil {
+		return nil
+	}
+	want := DesiredOpenID(e.Desired, obs.Authentik.Provider)
+	if obs.MinIO.OpenID.Fingerprint() != want.Fingerprint() {
+		return nil
+	}
+	obs.State.RestartPending = nil
+	return SaveState(e.StateDir, obs.State)
+}
+
+// verify checks the result, not only the fields (spec section 5): canary users' claims and
+// MinIO's OpenID discovery URL. Each failure is a change of kind verification.
+func (e *Engine) verify(ctx context.Context, obs *Observed) []Change {
+	var out []Change
+	fail := func(system, name string, problems ...string) {
+		out = append(out, Change{System: system, Action: ActionVerify, Kind: KindVerification, Name: name, Fields: problems})
+	}
+	if err := e.checkDiscovery(ctx); err != nil {
+		fail(SystemMinIO, "discovery", err.Error())
+	}
+	if obs.Authentik.Provider == nil {
+		return out
+	}
+	for _, user := range e.Users {
+		u, err := e.Authentik.PreviewUser(ctx, obs.Authentik.Provider.PK, user)
+		if err != nil {
+			fail(SystemAuthentik, user, err.Error())
+			continue
+		}
+		if problems := VerifyUser(e.Desired, e.Claim, u, obs.MinIO.Policies); len(problems) > 0 {
+			fail(SystemAuthentik, user, problems...)
+		}
+	}
+	return out
+}
+
+// checkDiscovery fetches the OpenID discovery document MinIO is configured with, from where
+// akminio runs, and checks that it names an issuer and a JWKS.
+func (e *Engine) checkDiscovery(ctx context.Context) error {
+	url := e.Desired.OpenID.ConfigURL
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return fmt.Errorf("discovery %s: %w", url, err)
+	}
+	resp, err := e.HTTP.Do(req)
+	if err != nil {
+		return fmt.Errorf("discovery %s: %w", url, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("discovery %s: HTTP %d", url, resp.StatusCode)
+	}
+	var doc struct {
+		Issuer  string `json:"issuer"`
+		JWKSURI string `json:"jwks_uri"`
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&doc); err != nil {
+		return fmt.Errorf("discovery %s: %w", url, err)
+	}
+	if doc.Issuer == "" || doc.JWKSURI == "" {
+		return fmt.Errorf("discovery %s: no issuer or jwks_uri", url)
+	}
+	return nil
+}

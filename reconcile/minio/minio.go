@@ -1,0 +1,237 @@
+// Package minio is akminio's MinIO adapter: it observes and changes MinIO's canned policies
+// and its identity_openid target through madmin-go, and restarts MinIO when a static setting
+// changed. It is the only code that writes to MinIO.
+//
+// Facts of the MinIO server this package is built on (checked against its source and a real
+// server in the tests):
+//
+//   - The full config export (GetConfig) is the server's config as loaded at start: writes to
+//     identity_openid (not dynamic) read back stale until a restart. It is the only read that
+//     carries client_secret.
+//   - In the export, a target whose stored config has no config_url is written as a comment
+//     line ("# identity_openid ..."); `enable` is omitted when "on"; keys set through
+//     MINIO_IDENTITY_OPENID_* environment variables appear as "# MINIO_...=value" lines right
+//     before their target's line.
+//   - A restarting MinIO serves admin calls before its config is loaded (the export then
+//     shows every target unconfigured). IAM-backed calls answer 503 "server not initialized"
+//     until IAM is initialised, which happens only after the config is loaded (and after the
+//     OpenID provider at config_url answered). Observe therefore lists policies first: once
+//     that succeeds, the export that follows is the loaded one.
+//   - madmin retries network errors (but not "connection refused"), 408, 429, 502, 503 and
+//     throttling codes itself; this package adds a few attempts for the rest of 5xx, refused
+//     connections and per-request timeouts, without repeating madmin's own retries.
+package minio
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"syscall"
+	"time"
+
+	madmin "github.com/minio/madmin-go/v3"
+	"github.com/minio/minio-go/v7/pkg/credentials"
+
+	"github.com/akminio/akminio/config"
+	"github.com/akminio/akminio/reconcile"
+)
+
+var _ reconcile.MinIOAdapter = (*Adapter)(nil)
+
+// ErrNotReady reports a MinIO that answers but has not finished starting (IAM not
+// initialised, or a read that is transiently empty). It is transient: try again later.
+var ErrNotReady = errors.New("minio is not ready yet (still starting)")
+
+// Defaults of the options.
+const (
+	DefaultAttempts     = 3
+	DefaultBackoff      = 250 * time.Millisecond
+	DefaultPollInterval = 100 * time.Millisecond
+)
+
+// Adapter implements reconcile.MinIOAdapter over madmin-go. Build it with New.
+type Adapter struct {
+	adm       *madmin.AdminClient
+	transport *http.Transport // the admin client's own, for CloseIdleConnections
+	tlsConfig *tls.Config     // nil for http://
+	healthURL string          // unauthenticated liveness endpoint, for Restart
+	timeout   time.Duration   // per request; 0: none
+	attempts  int
+	backoff   time.Duration
+	poll      time.Duration
+}
+
+// Option changes how New builds the Adapter.
+type Option func(*options)
+
+type options struct {
+	wrap     func(http.RoundTripper) http.RoundTripper
+	attempts int
+	backoff  time.Duration
+	poll     time.Duration
+}
+
+// WithRoundTripper wraps the transport of the admin client (to count or trace requests).
+func WithRoundTripper(wrap func(http.RoundTripper) http.RoundTripper) Option {
+	return func(o *options) { o.wrap = wrap }
+}
+
+// WithRetry sets how many times a call is attempted (at least 1) and the first backoff,
+// doubled after each attempt.
+func WithRetry(attempts int, backoff time.Duration) Option {
+	return func(o *options) { o.attempts, o.backoff = max(attempts, 1), backoff }
+}
+
+// WithPollInterval sets how often Restart checks whether MinIO is back.
+func WithPollInterval(d time.Duration) Option {
+	return func(o *options) { o.poll = d }
+}
+
+// New builds an Adapter for the MinIO at cfg.Endpoint ("http://host:port" or
+// "https://host:port"), authenticated with cfg.AccessKey and cfg.SecretKey. ca_file and
+// insecure_skip_verify shape the TLS client; cfg.Timeout bounds each request.
+func New(cfg config.MinIO, opts ...Option) (*Adapter, error) {
+	o := options{attempts: DefaultAttempts, backoff: DefaultBackoff, poll: DefaultPollInterval}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	u, err := url.Parse(cfg.Endpoint)
+	if err != nil {
+		return nil, fmt.Errorf("minio: endpoint %q: want http://host:port or https://host:port: %w", cfg.Endpoint, err)
+	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("minio: endpoint %q: want http://host:port or https://host:port", cfg.Endpoint)
+	}
+	secure := u.Scheme == "https"
+	a := &Adapter{
+		healthURL: u.Scheme + "://" + u.Host + "/minio/health/live",
+		timeout:   cfg.Timeout,
+		attempts:  o.attempts,
+		backoff:   o.backoff,
+		poll:      o.poll,
+	}
+	if secure {
+		if a.tlsConfig, err = tlsConfig(cfg); err != nil {
+			return nil, err
+		}
+	}
+	a.transport = newTransport(secure, a.tlsConfig)
+	var rt http.RoundTripper = a.transport
+	if o.wrap != nil {
+		rt = o.wrap(rt)
+	}
+	a.adm, err = madmin.NewWithOptions(u.Host, &madmin.Options{
+		Creds:     credentials.NewStaticV4(cfg.AccessKey.Reveal(), cfg.SecretKey.Reveal(), ""),
+		Secure:    secure,
+		Transport: rt,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("minio: admin client for %s: %w", u.Host, err)
+	}
+	a.adm.SetAppInfo("akminio", "1")
+	return a, nil
+}
+
+// tlsConfig trusts the system's CAs plus cfg.CAFile, or skips verification when asked.
+func tlsConfig(cfg config.MinIO) (*tls.Config, error) {
+	c := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: cfg.InsecureSkipVerify} //nolint:gosec // operator's explicit choice
+	if cfg.CAFile == "" {
+		return c, nil
+	}
+	pem, err := os.ReadFile(cfg.CAFile)
+	if err != nil {
+		return nil, fmt.Errorf("minio: ca_file: %w", err)
+	}
+	pool, err := x509.SystemCertPool()
+	if err != nil {
+		pool = x509.NewCertPool()
+	}
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("minio: ca_file %s: no PEM certificate in it", cfg.CAFile)
+	}
+	c.RootCAs = pool
+	return c, nil
+}
+
+// newTransport is madmin's default transport with our TLS settings.
+func newTransport(secure bool, tc *tls.Config) *http.Transport {
+	tr, ok := madmin.DefaultTransport(secure).(*http.Transport)
+	if !ok {
+		tr = http.DefaultTransport.(*http.Transport).Clone()
+		tr.DisableCompression = true
+	}
+	if tc != nil {
+		tr.TLSClientConfig = tc.Clone()
+	}
+	return tr
+}
+
+// do runs one admin call with the per-request timeout, and tries again (with backoff)
+// when it failed in a way worth retrying, at most a.attempts times, bounded by ctx.
+func (a *Adapter) do(ctx context.Context, call func(context.Context) error) error {
+	var err error
+	for attempt := 0; ; attempt++ {
+		if err = a.once(ctx, call); err == nil {
+			return nil
+		}
+		if attempt+1 >= a.attempts || !retryable(err) || ctx.Err() != nil {
+			return err
+		}
+		wait := a.backoff << attempt
+		wait = wait/2 + rand.N(wait/2+1) // jitter over the upper half
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(wait):
+		}
+	}
+}
+
+// once runs call under the per-request timeout.
+func (a *Adapter) once(ctx context.Context, call func(context.Context) error) error {
+	if a.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, a.timeout)
+		defer cancel()
+	}
+	return call(ctx)
+}
+
+// retryable reports whether err is worth another attempt: MinIO not ready, a 5xx, a
+// refused connection (MinIO restarting), a network error or a per-request timeout. The
+// caller checks its own context separately.
+func retryable(err error) bool {
+	if errors.Is(err, ErrNotReady) || errors.Is(err, syscall.ECONNREFUSED) ||
+		errors.Is(err, context.DeadlineExceeded) {
+		return true
+	}
+	var resp madmin.ErrorResponse
+	if errors.As(err, &resp) {
+		switch resp.Code {
+		case "InternalError", "XMinioServerNotInitialized", "ServiceUnavailable", "SlowDown",
+			"XMinioAdminRPCErr", "RequestTimeout", "Throttling":
+			return true
+		}
+		// Non-JSON answers (a proxy in front of MinIO) carry the HTTP status as Code.
+		return strings.HasPrefix(resp.Code, "5") || strings.HasPrefix(resp.Code, "429")
+	}
+	var netErr net.Error
+	return errors.As(err, &netErr)
+}
+
+// notReady turns MinIO's "not initialized" answers into ErrNotReady, keeping the cause.
+func notReady(err error) error {
+	var resp madmin.ErrorResponse
+	if errors.As(err, &resp) && resp.Code == "XMinioServerNotInitialized" {
+		return fmt.Errorf("%w: %w", ErrNotReady, err)
+	}
+	return err
+}

@@ -1,0 +1,135 @@
+package minio
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	madmin "github.com/minio/madmin-go/v3"
+)
+
+// Restart restarts MinIO (ServiceRestartV2) and waits, bounded by ctx, until the new
+// process answers with its config and IAM loaded.
+//
+// MinIO answers the restart call first, then stops listening and re-executes itself with
+// the same PID; connections already open keep being served by the old process until that
+// exec closes them, and a new process serves admin calls before its config is loaded. So:
+//
+//  1. before the call, a keep-alive connection is opened to the liveness endpoint;
+//  2. after it, that connection is polled until it breaks: the old process is gone;
+//  3. then an IAM query that waits for MinIO's first IAM load (policy entities) is retried
+//     on fresh connections until it succeeds. IAM is initialised only after the config is
+//     loaded and the OpenID provider at config_url answered; a MinIO that cannot reach it
+//     never gets ready, and Restart fails when ctx ends, saying so.
+func (a *Adapter) Restart(ctx context.Context) error {
+	s := a.newSentinel()
+	defer s.close()
+	if err := s.check(ctx); err != nil {
+		return fmt.Errorf("minio: restart: MinIO does not answer before the restart: %w", err)
+	}
+	// Not retried: a restart whose answer was lost must not be asked for again.
+	if err := a.once(ctx, a.adm.ServiceRestartV2); err != nil {
+		return fmt.Errorf("minio: restart: %w", err)
+	}
+	if err := a.waitGone(ctx, s); err != nil {
+		return fmt.Errorf("minio: restart: the old MinIO process did not stop: %w", err)
+	}
+	a.transport.CloseIdleConnections() // never ask the old process again
+	if err := a.waitReady(ctx); err != nil {
+		return fmt.Errorf("minio: restart: MinIO did not get ready again (it waits for the OpenID provider at config_url to answer before it loads IAM): %w", err)
+	}
+	return nil
+}
+
+// waitGone polls the sentinel until its connection to the old process breaks.
+func (a *Adapter) waitGone(ctx context.Context, s *sentinel) error {
+	for {
+		if err := s.check(ctx); err != nil || s.dials.Load() > 1 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(a.poll):
+		}
+	}
+}
+
+// waitReady retries an IAM query until MinIO has loaded IAM (and therefore its config).
+func (a *Adapter) waitReady(ctx context.Context) error {
+	var last error
+	for {
+		last = a.once(ctx, func(ctx context.Context) error {
+			// The query blocks until IAM's first load ended; MinIO answers 503 before IAM
+			// is initialised. The policy name is one nobody has, to keep the answer small.
+			_, err := a.adm.GetPolicyEntities(ctx, madmin.PolicyEntitiesQuery{Policy: []string{"akminio-readiness-probe"}})
+			return notReady(err)
+		})
+		if last == nil {
+			return nil
+		}
+		if !retryable(last) {
+			return last
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w (last: %w)", ctx.Err(), last)
+		case <-time.After(a.poll):
+		}
+	}
+}
+
+// sentinel is an HTTP client held to one keep-alive connection, to see when the process
+// that accepted it is gone.
+type sentinel struct {
+	client *http.Client
+	url    string
+	dials  atomic.Int32
+}
+
+func (a *Adapter) newSentinel() *sentinel {
+	s := &sentinel{url: a.healthURL}
+	dialer := &net.Dialer{Timeout: 5 * time.Second}
+	tr := &http.Transport{
+		MaxConnsPerHost:     1,
+		MaxIdleConnsPerHost: 1,
+		IdleConnTimeout:     time.Hour,
+		// HTTP/1.1 only, one request per connection at a time.
+		TLSNextProto: map[string]func(string, *tls.Conn) http.RoundTripper{},
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			s.dials.Add(1)
+			return dialer.DialContext(ctx, network, addr)
+		},
+	}
+	if a.tlsConfig != nil {
+		tr.TLSClientConfig = a.tlsConfig.Clone()
+	}
+	s.client = &http.Client{Transport: tr, Timeout: 5 * time.Second}
+	return s
+}
+
+// check sends one liveness request; any answer at all means the connection still works.
+func (s *sentinel) check(ctx context.Context) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := s.client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, resp.Body)
+	if resp.Close {
+		return errors.New("the server closes the connection")
+	}
+	return nil
+}
+
+func (s *sentinel) close() { s.client.CloseIdleConnections() }
