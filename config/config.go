@@ -127,7 +127,8 @@ type Policy struct {
 	External bool           `koanf:"external"`
 
 	// JSON is the policy document as loaded (from File or Document), set by Load for
-	// non-external policies.
+	// non-external policies: validated, compact, and with "Statement" always a list (see
+	// ParsePolicy).
 	JSON []byte `koanf:"-"`
 }
 

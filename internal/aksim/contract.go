@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"sort"
 	"strings"
 	"sync"
@@ -151,6 +150,9 @@ func validationBody(err error) map[string]any {
 		var se *openapi3.SchemaError
 		if errors.As(re.Err, &se) {
 			msg = se.Reason
+			if se.SchemaField == "required" {
+				msg = "This field is required."
+			}
 			if ptr := se.JSONPointer(); len(ptr) > 0 {
 				field = ptr[0]
 				if len(ptr) > 1 {
@@ -216,6 +218,3 @@ func sortedKeys[V any](m map[string]V) []string {
 	sort.Strings(keys)
 	return keys
 }
-
-// queryValues returns the request's query, with defaults applied by validation.
-func queryValues(r *http.Request) url.Values { return r.URL.Query() }

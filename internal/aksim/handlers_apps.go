@@ -105,7 +105,7 @@ func (s *Server) appsList(c *call) (int, any) {
 		}
 		forUser = v
 	}
-	var out []map[string]any
+	var out []*record
 	for _, a := range sorted(st.apps, byField("name")) {
 		if !full && !st.canAccess(a, forUser) {
 			continue
@@ -116,9 +116,9 @@ func (s *Server) appsList(c *call) (int, any) {
 		if q := qget(c, "search"); q != "" && !containsFold(str(a.f["name"]), q) && !containsFold(str(a.f["slug"]), q) {
 			continue
 		}
-		out = append(out, st.renderApp(a))
+		out = append(out, a)
 	}
-	return paginate(c, out)
+	return paginate(c, out, st.renderApp)
 }
 
 // fieldFilters applies exact-match query filters on string fields.
@@ -233,7 +233,7 @@ func (s *Server) bindingsList(c *call) (int, any) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	targets := c.r.URL.Query()["target_in"]
-	var out []map[string]any
+	var out []*record
 	for _, b := range st.sortedBindings() {
 		if !fieldFilters(c, b, "target", "policy") {
 			continue
@@ -247,9 +247,9 @@ func (s *Server) bindingsList(c *call) (int, any) {
 		if v, ok := boolParam(c, "policy__isnull"); ok && (b.f["policy"] == nil) != v {
 			continue
 		}
-		out = append(out, st.renderBinding(b))
+		out = append(out, b)
 	}
-	return paginate(c, out)
+	return paginate(c, out, st.renderBinding)
 }
 
 // sortedBindings orders bindings by target, order, creation.

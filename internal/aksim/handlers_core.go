@@ -84,14 +84,14 @@ func (s *Server) usersList(c *call) (int, any) {
 	defer st.mu.Unlock()
 	withGroups, set := boolParam(c, "include_groups")
 	withGroups = withGroups || !set
-	var out []map[string]any
+	var out []*record
 	for _, u := range sorted(st.users, byField("username")) {
 		if !userMatches(st, c, u) {
 			continue
 		}
-		out = append(out, st.renderUser(u, withGroups))
+		out = append(out, u)
 	}
-	return paginate(c, out)
+	return paginate(c, out, func(u *record) map[string]any { return st.renderUser(u, withGroups) })
 }
 
 // userMatches applies the user list filters akminio can send.

@@ -75,11 +75,15 @@ func (st *store) groupUsers(id string) []int {
 
 // groupChildren returns the uuids of groups that list id as a parent.
 func (st *store) groupChildren(id string) []string {
-	out := []string{}
-	for _, g := range sorted(st.groups, byField("name")) {
+	var kids []*record
+	for _, g := range st.groups {
 		if slices.Contains(strList(g.f["parents"]), id) {
-			out = append(out, g.id)
+			kids = append(kids, g)
 		}
+	}
+	out := []string{}
+	for _, g := range sortRecords(kids, byField("name")) {
+		out = append(out, g.id)
 	}
 	return out
 }
@@ -88,7 +92,7 @@ func (s *Server) groupsList(c *call) (int, any) {
 	st := s.st
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	var out []map[string]any
+	var out []*record
 	for _, g := range sorted(st.groups, byField("name")) {
 		if has(c, "name") && str(g.f["name"]) != qget(c, "name") {
 			continue
@@ -102,9 +106,9 @@ func (s *Server) groupsList(c *call) (int, any) {
 		if !st.hasMembers(g, c) {
 			continue
 		}
-		out = append(out, st.renderGroup(g, c))
+		out = append(out, g)
 	}
-	return paginate(c, out)
+	return paginate(c, out, func(g *record) map[string]any { return st.renderGroup(g, c) })
 }
 
 // hasMembers applies members_by_pk and members_by_username: the group

@@ -19,7 +19,7 @@ func (s *Server) flowsList(c *call) (int, any) {
 	st := s.st
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	var out []map[string]any
+	var out []*record
 	for _, fl := range sorted(st.flows, byField("slug")) {
 		if !fieldFilters(c, fl, "slug", "name", "designation", "denied_action") {
 			continue
@@ -30,9 +30,9 @@ func (s *Server) flowsList(c *call) (int, any) {
 		if q := qget(c, "search"); q != "" && !containsFold(str(fl.f["name"]), q) && !containsFold(str(fl.f["slug"]), q) {
 			continue
 		}
-		out = append(out, renderFlow(fl))
+		out = append(out, fl)
 	}
-	return paginate(c, out)
+	return paginate(c, out, renderFlow)
 }
 
 func (s *Server) flowsRetrieve(c *call) (int, any) {
@@ -50,7 +50,7 @@ func (s *Server) keypairsList(c *call) (int, any) {
 	st := s.st
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	var out []map[string]any
+	var out []*record
 	for _, kp := range sorted(st.keypairs, byField("name")) {
 		if !fieldFilters(c, kp, "name") {
 			continue
@@ -61,9 +61,9 @@ func (s *Server) keypairsList(c *call) (int, any) {
 		if q := qget(c, "search"); q != "" && !containsFold(str(kp.f["name"]), q) {
 			continue
 		}
-		out = append(out, st.renderKeypair(kp))
+		out = append(out, kp)
 	}
-	return paginate(c, out)
+	return paginate(c, out, st.renderKeypair)
 }
 
 func (s *Server) keypairsRetrieve(c *call) (int, any) {

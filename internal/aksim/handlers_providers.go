@@ -2,6 +2,7 @@ package aksim
 
 import (
 	"crypto/rand"
+	"errors"
 	"net/http"
 	"slices"
 	"strconv"
@@ -103,7 +104,7 @@ func (s *Server) providersList(c *call) (int, any) {
 	st := s.st
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	var out []map[string]any
+	var out []*record
 	for _, p := range sorted(st.providers, byField("name")) {
 		if !fieldFilters(c, p, "name", "client_id", "authorization_flow", "signing_key", "client_type") {
 			continue
@@ -116,9 +117,9 @@ func (s *Server) providersList(c *call) (int, any) {
 				continue
 			}
 		}
-		out = append(out, st.renderProvider(p))
+		out = append(out, p)
 	}
-	return paginate(c, out)
+	return paginate(c, out, st.renderProvider)
 }
 
 func (s *Server) providersRetrieve(c *call) (int, any) {
@@ -260,7 +261,7 @@ func (s *Server) mappingsList(c *call) (int, any) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	managed := c.r.URL.Query()["managed"]
-	var out []map[string]any
+	var out []*record
 	for _, m := range sorted(st.mappings, func(r *record) string { return str(r.f["scope_name"]) + "\x00" + str(r.f["name"]) }) {
 		if !fieldFilters(c, m, "name", "scope_name") {
 			continue
@@ -274,9 +275,9 @@ func (s *Server) mappingsList(c *call) (int, any) {
 		if q := qget(c, "search"); q != "" && !containsFold(str(m.f["name"]), q) && !containsFold(str(m.f["scope_name"]), q) {
 			continue
 		}
-		out = append(out, renderMapping(m))
+		out = append(out, m)
 	}
-	return paginate(c, out)
+	return paginate(c, out, renderMapping)
 }
 
 func (s *Server) mappingsRetrieve(c *call) (int, any) {
@@ -312,8 +313,12 @@ func compileExpression(c *call) (int, any) {
 	if !ok {
 		return 0, nil
 	}
-	if err := pyexpr.Compile(c.r.Context(), str(expr)); err != nil {
+	err := pyexpr.Compile(c.r.Context(), str(expr))
+	switch {
+	case errors.Is(err, pyexpr.ErrSyntax):
 		return errField("expression", err.Error())
+	case err != nil:
+		return http.StatusInternalServerError, map[string]any{"detail": "aksim: compile expression: " + err.Error()}
 	}
 	return 0, nil
 }

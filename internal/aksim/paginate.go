@@ -12,11 +12,11 @@ const (
 	pageSizeMax     = 100
 )
 
-// paginate renders one page the way authentik's Pagination class does,
+// paginate renders one page (rendering only its items) the way authentik's Pagination class does,
 // Django Paginator semantics included: an empty list still has one page,
 // next/previous are 0 when absent, start_index is 1-based (0 when empty),
 // and a page past the end is 404 "Invalid page.".
-func paginate(c *call, results []map[string]any) (int, any) {
+func paginate(c *call, results []*record, render func(*record) map[string]any) (int, any) {
 	q := c.r.URL.Query()
 	size := pageSizeDefault
 	if v, err := strconv.Atoi(q.Get("page_size")); err == nil && v > 0 {
@@ -52,9 +52,9 @@ func paginate(c *call, results []map[string]any) (int, any) {
 	if page == pages {
 		end = count
 	}
-	pageItems := results[lo:hi]
-	if pageItems == nil {
-		pageItems = []map[string]any{}
+	pageItems := make([]map[string]any, 0, hi-lo)
+	for _, r := range results[lo:hi] {
+		pageItems = append(pageItems, render(r))
 	}
 	return http.StatusOK, map[string]any{
 		"pagination": map[string]any{

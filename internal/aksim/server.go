@@ -188,7 +188,7 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 	}
 	h := apiHandlers[route.Operation.OperationID]
 	if h == nil {
-		s.respond(w, in, http.StatusMethodNotAllowed, map[string]any{"detail": fmt.Sprintf("Method %q not allowed.", r.Method)})
+		writeJSON(w, http.StatusNotImplemented, map[string]any{"detail": "aksim: operation " + route.Operation.OperationID + " is not simulated"})
 		return
 	}
 	status, body := h(s, c)

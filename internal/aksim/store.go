@@ -81,6 +81,11 @@ func sorted(m map[string]*record, key func(*record) string) []*record {
 	for _, r := range m {
 		out = append(out, r)
 	}
+	return sortRecords(out, key)
+}
+
+// sortRecords orders records in place by key, then creation order.
+func sortRecords(out []*record, key func(*record) string) []*record {
 	sort.SliceStable(out, func(i, j int) bool {
 		ki, kj := key(out[i]), key(out[j])
 		if ki != kj {

@@ -46,9 +46,7 @@ func newRetryTransport(attempt *http.Client, p RetryPolicy) http.RoundTripper {
 			RetryMax:     p.Max,
 			CheckRetry:   check,
 			Backoff:      cappedBackoff,
-			// The last response is handed back as it is, so the generated client turns a
-			// final 429/5xx into an error with its status and body.
-			ErrorHandler: retryablehttp.PassthroughErrorHandler,
+			ErrorHandler: lastAnswer,
 		}
 	}
 	return &retryTransport{
@@ -86,6 +84,19 @@ func retryPost(ctx context.Context, resp *http.Response, err error) (bool, error
 		return errors.As(err, &op) && op.Op == "dial", nil
 	}
 	return resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable, nil
+}
+
+// lastAnswer hands back the last response when retries are used up, so the generated
+// client turns a final 429/5xx into an error with its status and body; when the last
+// attempt ended in an error (a network error, the context ending), that error alone.
+func lastAnswer(resp *http.Response, err error, _ int) (*http.Response, error) {
+	if err == nil {
+		return resp, nil
+	}
+	if resp != nil {
+		_ = resp.Body.Close()
+	}
+	return nil, err
 }
 
 // cappedBackoff is retryablehttp's exponential backoff, honouring Retry-After on 429/503

@@ -34,6 +34,7 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -61,6 +62,7 @@ const (
 type Adapter struct {
 	adm       *madmin.AdminClient
 	transport *http.Transport // the admin client's own, for CloseIdleConnections
+	status    *statusRecorder // the last HTTP status MinIO answered
 	tlsConfig *tls.Config     // nil for http://
 	healthURL string          // unauthenticated liveness endpoint, for Restart
 	timeout   time.Duration   // per request; 0: none
@@ -124,7 +126,8 @@ func New(cfg config.MinIO, opts ...Option) (*Adapter, error) {
 		}
 	}
 	a.transport = newTransport(secure, a.tlsConfig)
-	var rt http.RoundTripper = a.transport
+	a.status = &statusRecorder{next: a.transport}
+	var rt http.RoundTripper = a.status
 	if o.wrap != nil {
 		rt = o.wrap(rt)
 	}
@@ -136,7 +139,6 @@ func New(cfg config.MinIO, opts ...Option) (*Adapter, error) {
 	if err != nil {
 		return nil, fmt.Errorf("minio: admin client for %s: %w", u.Host, err)
 	}
-	a.adm.SetAppInfo("akminio", "1")
 	return a, nil
 }
 
@@ -182,7 +184,7 @@ func (a *Adapter) do(ctx context.Context, call func(context.Context) error) erro
 		if err = a.once(ctx, call); err == nil {
 			return nil
 		}
-		if attempt+1 >= a.attempts || !retryable(err) || ctx.Err() != nil {
+		if attempt+1 >= a.attempts || !retryable(err) || ctx.Err() != nil || stillStarting(err) {
 			return err
 		}
 		wait := a.backoff << attempt
@@ -202,7 +204,34 @@ func (a *Adapter) once(ctx context.Context, call func(context.Context) error) er
 		ctx, cancel = context.WithTimeout(ctx, a.timeout)
 		defer cancel()
 	}
-	return call(ctx)
+	err := call(ctx)
+	if errors.Is(err, context.DeadlineExceeded) && a.status.last.Load() == http.StatusServiceUnavailable {
+		// madmin retries 503 by itself until the request's time is up.
+		return fmt.Errorf("%w: it answered 503 Service Unavailable until the request timed out: %w", ErrNotReady, err)
+	}
+	return err
+}
+
+// stillStarting reports an attempt that madmin already spent retrying a starting MinIO.
+func stillStarting(err error) bool {
+	return errors.Is(err, ErrNotReady) && errors.Is(err, context.DeadlineExceeded)
+}
+
+// statusRecorder remembers the HTTP status of the last answer, for error messages.
+type statusRecorder struct {
+	next http.RoundTripper
+	last atomic.Int32
+}
+
+// RoundTrip implements http.RoundTripper.
+func (s *statusRecorder) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := s.next.RoundTrip(r)
+	if err != nil {
+		s.last.Store(0)
+		return nil, err
+	}
+	s.last.Store(int32(resp.StatusCode))
+	return resp, nil
 }
 
 // retryable reports whether err is worth another attempt: MinIO not ready, a 5xx, a

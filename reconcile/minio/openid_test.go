@@ -2,6 +2,7 @@ package minio
 
 import (
 	"context"
+	"errors"
 	"maps"
 	"slices"
 	"strings"
@@ -146,7 +147,61 @@ func TestRestartFailsWhileTheProviderIsDown(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Second)
 	defer cancel()
 	err := a.Restart(ctx)
-	if err == nil || !strings.Contains(err.Error(), "did not get ready") {
+	if err == nil || !strings.Contains(err.Error(), "did not get ready") || !errors.Is(err, ErrNotReady) {
 		t.Fatalf("Restart = %v, want it to fail waiting for readiness", err)
+	}
+
+	// Observe gives a transient error at once, after one request timeout (madmin retried
+	// the 503s within it), not after several.
+	quick, err := New(config.MinIO{Endpoint: s.Endpoint, AccessKey: config.Secret(s.AccessKey),
+		SecretKey: config.Secret(s.SecretKey), Timeout: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	_, err = quick.Observe(testCtx(t), d)
+	if !errors.Is(err, ErrNotReady) {
+		t.Errorf("Observe = %v, want ErrNotReady", err)
+	}
+	if took := time.Since(start); took > 3500*time.Millisecond {
+		t.Errorf("Observe took %s, want one 2s attempt", took)
+	}
+}
+
+// TestObserveNeverSeesAStartingServerAsUnconfigured restarts MinIO behind the adapter's back
+// and observes as fast as it can meanwhile: every observation that succeeds must show the
+// configured target, never the empty config a starting MinIO serves at first.
+func TestObserveNeverSeesAStartingServerAsUnconfigured(t *testing.T) {
+	configURL, _ := discovery(t)
+	s := miniotest.Start(t)
+	a, _ := newAdapter(t, s)
+	ctx := testCtx(t)
+	d := desired("identity_openid", configURL)
+	obs := &reconcile.Observed{Authentik: reconcile.AuthentikState{Provider: provider("s")}}
+	if _, err := a.Apply(ctx, d, obs, openIDChange("identity_openid"), nil); err != nil {
+		t.Fatal(err)
+	}
+	s.RestartInPlace(t) // now configured
+
+	before := s.Starts()
+	if err := s.Admin(t).ServiceRestartV2(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var afterRestart, failed int
+	for afterRestart < 3 && ctx.Err() == nil {
+		restarted := s.Starts() > before
+		st, err := a.Observe(ctx, d)
+		switch {
+		case err != nil:
+			failed++
+		case st.OpenID == nil:
+			t.Fatalf("an observation during the restart (restarted=%v) shows the target unconfigured", restarted)
+		case restarted:
+			afterRestart++
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if afterRestart < 3 {
+		t.Fatalf("no observation of the restarted server (%d failed): %v", failed, ctx.Err())
 	}
 }

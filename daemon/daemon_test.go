@@ -1,0 +1,290 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/akminio/akminio/config"
+	"github.com/akminio/akminio/reconcile"
+)
+
+// TestRunsNeverOverlapAndTriggersCoalesce: while the start run blocks, two POST /reconcile
+// at once make exactly one follow-up run, never concurrent with the first.
+func TestRunsNeverOverlapAndTriggersCoalesce(t *testing.T) {
+	var calls, active, maxActive atomic.Int32
+	release := make(chan struct{})
+	r := &fakeRunner{ApplyFunc: func(ctx context.Context) (*reconcile.Result, error) {
+		n := active.Add(1)
+		defer active.Add(-1)
+		if n > maxActive.Load() {
+			maxActive.Store(n)
+		}
+		if calls.Add(1) == 1 {
+			<-release
+		} else {
+			time.Sleep(20 * time.Millisecond)
+		}
+		return inSync(), nil
+	}}
+	h := start(t, Options{NewRunner: func(*config.Config) (Runner, error) { return r, nil }})
+	eventually(t, "the start run to begin", func() bool { return calls.Load() == 1 })
+
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Go(func() {
+			if code, body := h.do(http.MethodPost, "/reconcile", hookToken, ""); code != http.StatusAccepted {
+				t.Errorf("POST /reconcile: %d %s", code, body)
+			}
+		})
+	}
+	wg.Wait()
+	close(release)
+	eventually(t, "two runs", func() bool { return h.runs(ResultInSync) == 2 })
+	time.Sleep(100 * time.Millisecond) // room for a wrong third run
+	if got := calls.Load(); got != 2 {
+		t.Errorf("runs = %d, want 2 (start + one coalesced)", got)
+	}
+	if got := maxActive.Load(); got != 1 {
+		t.Errorf("at most %d runs at once, want 1", got)
+	}
+}
+
+// TestPanicIsRecoveredAndCounted: a run that panics counts as error, and the loop goes on.
+func TestPanicIsRecoveredAndCounted(t *testing.T) {
+	var calls atomic.Int32
+	r := &fakeRunner{ApplyFunc: func(context.Context) (*reconcile.Result, error) {
+		if calls.Add(1) == 1 {
+			panic("boom")
+		}
+		return inSync(), nil
+	}}
+	h := start(t, Options{NewRunner: func(*config.Config) (Runner, error) { return r, nil }})
+	eventually(t, "the panicking run to be counted", func() bool { return h.runs(ResultError) == 1 })
+	code, body := h.do(http.MethodPost, "/reconcile?wait=true", hookToken, "")
+	if code != http.StatusOK || !strings.Contains(body, `"result": "in_sync"`) {
+		t.Fatalf("POST /reconcile?wait=true after a panic: %d %s", code, body)
+	}
+	if code, body := h.get("/healthz"); code != http.StatusOK {
+		t.Errorf("/healthz after a panic: %d %s", code, body)
+	}
+}
+
+// TestReadyz: 503 before the first run ends, 503 with the reason after an observation
+// error (backend down in /status), 200 after a success.
+func TestReadyz(t *testing.T) {
+	var fail atomic.Bool
+	fail.Store(true)
+	gate := make(chan struct{})
+	r := &fakeRunner{ApplyFunc: func(context.Context) (*reconcile.Result, error) {
+		<-gate
+		if fail.Load() {
+			return nil, fmt.Errorf("%w: authentik: GET /api/v3/providers/oauth2/: connection refused", reconcile.ErrObserve)
+		}
+		return inSync(), nil
+	}}
+	h := start(t, Options{NewRunner: func(*config.Config) (Runner, error) { return r, nil }})
+	code, body := h.get("/readyz")
+	if code != http.StatusServiceUnavailable || !strings.Contains(body, "no run has finished yet") {
+		t.Fatalf("/readyz before the first run: %d %s", code, body)
+	}
+	close(gate)
+	eventually(t, "the failed run", func() bool { return h.runs(ResultError) == 1 })
+	code, body = h.get("/readyz")
+	if code != http.StatusServiceUnavailable || !strings.Contains(body, `"ready": false`) || !strings.Contains(body, "connection refused") {
+		t.Fatalf("/readyz after a failed run: %d %s", code, body)
+	}
+	st := h.status()
+	if st.Backends["authentik"].Status != "down" || !strings.Contains(st.Backends["authentik"].LastError, "connection refused") {
+		t.Errorf("status backends after authentik failed: %+v", st.Backends)
+	}
+	if h.metric("akminio_backend_up", map[string]string{"system": "authentik"}) != 0 {
+		t.Error("akminio_backend_up{system=authentik} should be 0")
+	}
+	fail.Store(false)
+	if code, body := h.do(http.MethodPost, "/reconcile?wait=true", hookToken, ""); code != http.StatusOK {
+		t.Fatalf("POST /reconcile?wait=true: %d %s", code, body)
+	}
+	if code, body := h.get("/readyz"); code != http.StatusOK {
+		t.Fatalf("/readyz after a good run: %d %s", code, body)
+	}
+	if st := h.status(); st.Backends["authentik"].Status != "up" || st.Backends["minio"].Status != "up" {
+		t.Errorf("status backends after a good run: %+v", st.Backends)
+	}
+	if h.metric("akminio_backend_up", map[string]string{"system": "authentik"}) != 1 {
+		t.Error("akminio_backend_up{system=authentik} should be 1")
+	}
+}
+
+// TestBearerAuthAndBodyLimits covers every POST endpoint.
+func TestBearerAuthAndBodyLimits(t *testing.T) {
+	r := &fakeRunner{ApplyFunc: func(context.Context) (*reconcile.Result, error) { return inSync(), nil }}
+	h := start(t, Options{NewRunner: func(*config.Config) (Runner, error) { return r, nil }})
+	for _, path := range []string{"/reconcile", "/hooks/authentik", "/hooks/minio"} {
+		if code, _ := h.do(http.MethodPost, path, "", "{}"); code != http.StatusUnauthorized {
+			t.Errorf("POST %s without a token: %d, want 401", path, code)
+		}
+		if code, _ := h.do(http.MethodPost, path, hookToken+"x", "{}"); code != http.StatusUnauthorized {
+			t.Errorf("POST %s with a wrong token: %d, want 401", path, code)
+		}
+		if code, _ := h.do(http.MethodGet, path, hookToken, ""); code != http.StatusMethodNotAllowed {
+			t.Errorf("GET %s: %d, want 405", path, code)
+		}
+	}
+	big := strings.Repeat(" ", maxHookBody+1)
+	if code, body := h.do(http.MethodPost, "/hooks/minio", hookToken, big); code != http.StatusRequestEntityTooLarge {
+		t.Errorf("POST /hooks/minio over the limit: %d %s", code, body)
+	}
+	if code, body := h.do(http.MethodPost, "/reconcile", hookToken, strings.Repeat("x", maxReconcileBody+1)); code != http.StatusRequestEntityTooLarge {
+		t.Errorf("POST /reconcile over the limit: %d %s", code, body)
+	}
+	if code, body := h.do(http.MethodPost, "/hooks/authentik", hookToken, "not json"); code != http.StatusBadRequest {
+		t.Errorf("POST /hooks/authentik with a bad body: %d %s", code, body)
+	}
+}
+
+// TestPostRefusedWithoutToken: no http.hook_token configured disables the POST endpoints.
+func TestPostRefusedWithoutToken(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.HTTP.HookToken = ""
+	r := &fakeRunner{ApplyFunc: func(context.Context) (*reconcile.Result, error) { return inSync(), nil }}
+	h := start(t, Options{Config: cfg, NewRunner: func(*config.Config) (Runner, error) { return r, nil }})
+	code, body := h.do(http.MethodPost, "/reconcile", "anything", "")
+	if code != http.StatusForbidden || !strings.Contains(body, "no http.hook_token is configured") {
+		t.Errorf("POST /reconcile with no token configured: %d %s", code, body)
+	}
+}
+
+// TestHooksTriggerDebouncedRuns: a burst of relevant hook calls makes one run; MinIO audit
+// entries of other calls, or of akminio's own writes, make none.
+func TestHooksTriggerDebouncedRuns(t *testing.T) {
+	var calls atomic.Int32
+	r := &fakeRunner{ApplyFunc: func(context.Context) (*reconcile.Result, error) { calls.Add(1); return inSync(), nil }}
+	h := start(t, Options{NewRunner: func(*config.Config) (Runner, error) { return r, nil }})
+	eventually(t, "the start run", func() bool { return h.runs(ResultInSync) == 1 })
+
+	ignored := `{"api":{"name":"PutObject"},"userAgent":"mc"}` + "\n" +
+		`{"api":{"name":"AddCannedPolicy"},"userAgent":"MinIO (linux; amd64) madmin-go/3 akminio/1"}`
+	if code, body := h.do(http.MethodPost, "/hooks/minio", hookToken, ignored); code != http.StatusOK || !strings.Contains(body, `"triggered": false`) {
+		t.Fatalf("irrelevant audit entries: %d %s", code, body)
+	}
+	time.Sleep(150 * time.Millisecond)
+	if got := calls.Load(); got != 1 {
+		t.Fatalf("irrelevant audit entries caused runs: %d runs, want 1", got)
+	}
+	for range 3 {
+		h.do(http.MethodPost, "/hooks/minio", hookToken, `[{"api":{"name":"SetConfigKV"},"userAgent":"mc"}]`)
+		h.do(http.MethodPost, "/hooks/authentik", hookToken, `{"body":"model_updated: {}","severity":"notice"}`)
+	}
+	eventually(t, "the debounced run", func() bool { return calls.Load() == 2 })
+	time.Sleep(150 * time.Millisecond)
+	if got := calls.Load(); got != 2 {
+		t.Errorf("a burst of hooks made %d runs, want 1", got-1)
+	}
+}
+
+// TestExclusiveNeverOverlapsRuns: a job queued during a run starts after it.
+func TestExclusiveNeverOverlapsRuns(t *testing.T) {
+	var active atomic.Int32
+	var overlap atomic.Bool
+	release := make(chan struct{})
+	r := &fakeRunner{ApplyFunc: func(context.Context) (*reconcile.Result, error) {
+		if active.Add(1) > 1 {
+			overlap.Store(true)
+		}
+		defer active.Add(-1)
+		<-release
+		return inSync(), nil
+	}}
+	h := start(t, Options{NewRunner: func(*config.Config) (Runner, error) { return r, nil }})
+	eventually(t, "the start run", func() bool { return active.Load() == 1 })
+	errc := make(chan error, 1)
+	go func() {
+		errc <- h.d.Exclusive(context.Background(), "job", func(context.Context) error {
+			if active.Add(1) > 1 {
+				overlap.Store(true)
+			}
+			defer active.Add(-1)
+			return nil
+		})
+	}()
+	time.Sleep(50 * time.Millisecond)
+	close(release)
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	if overlap.Load() {
+		t.Error("an exclusive job ran during a reconcile run")
+	}
+	if err := h.d.Exclusive(context.Background(), "panicky", func(context.Context) error { panic("x") }); err == nil || !strings.Contains(err.Error(), "panicked") {
+		t.Errorf("a panicking job: err = %v", err)
+	}
+}
+
+// TestStuckRunTurnsHealthzUnhealthy: a run that ignores its context past RunTimeout and the
+// grace makes /healthz 503.
+func TestStuckRunTurnsHealthzUnhealthy(t *testing.T) {
+	release := make(chan struct{})
+	r := &fakeRunner{ApplyFunc: func(context.Context) (*reconcile.Result, error) { <-release; return inSync(), nil }}
+	h := start(t, Options{NewRunner: func(*config.Config) (Runner, error) { return r, nil },
+		RunTimeout: 50 * time.Millisecond, StuckGrace: 50 * time.Millisecond, ShutdownTimeout: time.Second})
+	if code, body := h.get("/healthz"); code != http.StatusOK {
+		t.Fatalf("/healthz at start: %d %s", code, body)
+	}
+	eventually(t, "/healthz 503", func() bool { code, _ := h.get("/healthz"); return code == http.StatusServiceUnavailable })
+	_, body := h.get("/healthz")
+	if !strings.Contains(body, "stuck") {
+		t.Errorf("/healthz body: %s", body)
+	}
+	close(release)
+	eventually(t, "/healthz 200 again", func() bool { code, _ := h.get("/healthz"); return code == http.StatusOK })
+	// The run ended after its deadline: it counts as what it returned, the loop goes on.
+}
+
+// TestShutdownWaitsForRun: cancelling Run while a run is going lets it finish, refuses new
+// triggers, and returns nil.
+func TestShutdownWaitsForRun(t *testing.T) {
+	started := make(chan struct{})
+	var finished atomic.Bool
+	r := &fakeRunner{ApplyFunc: func(context.Context) (*reconcile.Result, error) {
+		close(started)
+		time.Sleep(300 * time.Millisecond)
+		finished.Store(true)
+		return inSync(), nil
+	}}
+	h := start(t, Options{NewRunner: func(*config.Config) (Runner, error) { return r, nil }})
+	<-started
+	errc := make(chan error, 1)
+	go func() { errc <- h.stop() }()
+	eventually(t, "triggers refused", func() bool { return !h.d.Trigger("test") })
+	if err := <-errc; err != nil {
+		t.Fatalf("Run returned %v", err)
+	}
+	if !finished.Load() {
+		t.Error("Run returned before the run in progress finished")
+	}
+}
+
+// TestShutdownCancelsOverlongRun: a run still going at ShutdownTimeout is cancelled.
+func TestShutdownCancelsOverlongRun(t *testing.T) {
+	started := make(chan struct{})
+	r := &fakeRunner{ApplyFunc: func(ctx context.Context) (*reconcile.Result, error) {
+		close(started)
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}}
+	h := start(t, Options{NewRunner: func(*config.Config) (Runner, error) { return r, nil }, ShutdownTimeout: 200 * time.Millisecond})
+	<-started
+	begin := time.Now()
+	if err := h.stop(); err != nil {
+		t.Fatalf("Run returned %v", err)
+	}
+	if took := time.Since(begin); took > 3*time.Second {
+		t.Errorf("shutdown took %s", took)
+	}
+}

@@ -1,0 +1,135 @@
+package daemon
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/akminio/akminio/reconcile"
+)
+
+// outcome is what one reconcile run did, as the daemon reports it.
+type outcome struct {
+	Start    time.Time
+	End      time.Time
+	Duration time.Duration
+	Result   string // Result* constants
+	Err      error  // nil unless Result is ResultError
+	// Observed says the run saw both systems, so Drift and RestartPending are current.
+	Observed       bool
+	Applied        []reconcile.Change
+	Drift          []reconcile.Change // drift left at the end of the run
+	PlanDrift      []reconcile.Change // drift the run found before applying
+	RestartPending bool
+	// Backends says which backend answered; systems absent from the map are unknown.
+	Backends map[string]backendState
+}
+
+// backendState is one backend's status as the last run saw it.
+type backendState struct {
+	Up        bool
+	LastError string
+}
+
+// classify turns what Apply returned into an outcome (Start and End are set by the caller).
+//
+//	error     Apply returned an error
+//	repaired  changes were applied and nothing remains
+//	drift     drift remains
+//	in_sync   otherwise
+func classify(res *reconcile.Result, err error) *outcome {
+	o := &outcome{Backends: map[string]backendState{}}
+	if res != nil {
+		o.Applied = res.Applied
+		o.PlanDrift = res.Plan.Changes
+	}
+	switch {
+	case err != nil:
+		o.Result, o.Err = ResultError, err
+		classifyBackends(o, err)
+		if res != nil && !errors.Is(err, reconcile.ErrObserve) {
+			o.Observed = true
+			o.Drift = notApplied(res.Plan.Changes, res.Applied)
+			o.RestartPending = res.Plan.RestartPending()
+		}
+		return o
+	case res == nil:
+		o.Result, o.Err = ResultError, errors.New("the engine returned no result")
+		return o
+	}
+	o.Observed = true
+	o.Drift = res.Remaining.Changes
+	o.RestartPending = res.Remaining.RestartPending()
+	for _, s := range systems {
+		o.Backends[s] = backendState{Up: true}
+	}
+	switch {
+	case res.Remaining.Drift() > 0:
+		o.Result = ResultDrift
+	case len(res.Applied) > 0 || res.Restarted:
+		o.Result = ResultRepaired
+	default:
+		o.Result = ResultInSync
+	}
+	return o
+}
+
+// classifyBackends says which backend failed from an observation error. The engine observes
+// both sides concurrently and returns the first error only, and the adapters prefix their
+// errors with the system name ("authentik: ..." / "minio: ..."): the system named is down,
+// the other one is unknown (left as it was). An error that names neither (the state
+// directory, say) says nothing about the backends. Errors other than ErrObserve happened
+// after both sides answered.
+func classifyBackends(o *outcome, err error) {
+	if !errors.Is(err, reconcile.ErrObserve) {
+		for _, s := range systems {
+			o.Backends[s] = backendState{Up: true}
+		}
+		return
+	}
+	msg := strings.TrimPrefix(err.Error(), reconcile.ErrObserve.Error()+": ")
+	for _, s := range systems {
+		if strings.HasPrefix(msg, s+":") || strings.HasPrefix(msg, s+" ") {
+			o.Backends[s] = backendState{Up: false, LastError: msg}
+		}
+	}
+}
+
+// notApplied returns the changes of plan that are not in applied (by system, kind, name, action).
+func notApplied(plan, applied []reconcile.Change) []reconcile.Change {
+	done := map[string]bool{}
+	for _, c := range applied {
+		done[changeKey(c)] = true
+	}
+	var out []reconcile.Change
+	for _, c := range plan {
+		if !done[changeKey(c)] {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// changeKey identifies a change across runs.
+func changeKey(c reconcile.Change) string {
+	return c.System + "/" + c.Kind + "/" + c.Action + "/" + c.Name
+}
+
+// summary is the one-line STATUS= text and the alerts' summary of an outcome.
+func (o *outcome) summary() string {
+	switch o.Result {
+	case ResultError:
+		return "last run failed: " + o.Err.Error()
+	case ResultRepaired:
+		return fmt.Sprintf("last run repaired %d change(s), in sync", len(o.Applied))
+	case ResultDrift:
+		s := fmt.Sprintf("last run: %d drift item(s) left", len(o.Drift))
+		if o.RestartPending {
+			s += ", MinIO restart pending"
+		}
+		return s
+	default:
+		return "last run: in sync"
+	}
+}
