@@ -53,6 +53,8 @@ func NewDesired(cfg *config.Config) (*Desired, error) {
 		OpenID:         desiredOpenIDConfig(cfg),
 		Prune:          cfg.Prune,
 		Restart:        cfg.MinIO.Restart,
+		Bindings:       slices.Clone(cfg.Bindings),
+		Match:          cfg.Match,
 	}
 	for _, b := range cfg.Bindings {
 		d.Groups = appendUnique(d.Groups, b.Group)

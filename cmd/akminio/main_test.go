@@ -271,7 +271,7 @@ func TestOnline(t *testing.T) {
 		if r.code != exitFailure {
 			t.Errorf("exit %d, want %d", r.code, exitFailure)
 		}
-		wantErr := "authentik: FAILED: GET " + authentik.URL + "/api/v3/core/users/me/: 403 Forbidden: the token was refused (check authentik.token)\n"
+		wantErr := "authentik: FAILED: " + authentik.URL + ": ping (core/users/me/): HTTP 403 Forbidden: the token was refused (check authentik.token)\n"
 		if r.stderr != wantErr || !strings.Contains(r.stdout, "minio: ok") {
 			t.Errorf("stdout %q\nstderr %q\nwant stderr %q", r.stdout, r.stderr, wantErr)
 		}

@@ -2,16 +2,13 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"net/http"
+	"strings"
 	"sync"
 
-	"github.com/minio/madmin-go/v3"
-	"github.com/minio/minio-go/v7/pkg/credentials"
-	api "goauthentik.io/api/v3"
-
 	"github.com/akminio/akminio/config"
+	"github.com/akminio/akminio/reconcile/authentik"
+	"github.com/akminio/akminio/reconcile/minio"
 )
 
 // backendResult is the outcome of reaching one backend.
@@ -34,67 +31,26 @@ func checkBackends(ctx context.Context, cfg *config.Config) []backendResult {
 
 // checkAuthentik asks authentik who the token belongs to (GET /api/v3/core/users/me/).
 func checkAuthentik(ctx context.Context, a config.Authentik) (string, error) {
-	tlsCfg, err := a.TLSConfig()
+	ad, err := authentik.New(a)
 	if err != nil {
 		return "", err
 	}
-	ctx, cancel := context.WithTimeout(ctx, a.Timeout)
-	defer cancel()
-	acfg := api.NewConfiguration()
-	acfg.Servers = api.ServerConfigurations{{URL: a.APIURL()}}
-	acfg.AddDefaultHeader("Authorization", "Bearer "+a.Token.Reveal())
-	acfg.UserAgent = userAgent()
-	acfg.HTTPClient = &http.Client{Transport: &http.Transport{
-		Proxy:           http.ProxyFromEnvironment,
-		TLSClientConfig: tlsCfg,
-	}}
-	client := api.NewAPIClient(acfg)
-	me, resp, err := client.CoreAPI.CoreUsersMeRetrieve(ctx).Execute()
+	user, err := ad.Whoami(ctx)
 	if err != nil {
-		return "", describeHTTPError("GET "+a.APIURL()+"/core/users/me/", resp, err)
+		return "", fmt.Errorf("%s: %s", a.URL, strings.TrimPrefix(err.Error(), "authentik: "))
 	}
-	return fmt.Sprintf("%s answers as user %q", a.URL, me.User.Username), nil
-}
-
-// describeHTTPError says what failed in terms an operator can act on.
-func describeHTTPError(what string, resp *http.Response, err error) error {
-	if resp == nil {
-		return fmt.Errorf("%s: %w", what, err)
-	}
-	switch resp.StatusCode {
-	case http.StatusUnauthorized, http.StatusForbidden:
-		return fmt.Errorf("%s: %s: the token was refused (check authentik.token)", what, resp.Status)
-	}
-	var oe *api.GenericOpenAPIError
-	if errors.As(err, &oe) {
-		return fmt.Errorf("%s: %s", what, resp.Status)
-	}
-	return fmt.Errorf("%s: %s: %w", what, resp.Status, err)
+	return fmt.Sprintf("%s answers as user %q", a.URL, user), nil
 }
 
 // checkMinIO asks MinIO for its server info with the admin credentials.
 func checkMinIO(ctx context.Context, m config.MinIO) (string, error) {
-	tlsCfg, err := m.TLSConfig()
+	ad, err := minio.New(m)
 	if err != nil {
 		return "", err
 	}
-	adm, err := madmin.NewWithOptions(m.HostPort(), &madmin.Options{
-		Creds:  credentials.NewStaticV4(m.AccessKey.Reveal(), m.SecretKey.Reveal(), ""),
-		Secure: m.Secure(),
-		Transport: &http.Transport{
-			Proxy:           http.ProxyFromEnvironment,
-			TLSClientConfig: tlsCfg,
-		},
-	})
+	info, err := ad.ServerInfo(ctx)
 	if err != nil {
-		return "", fmt.Errorf("%s: %w", m.Endpoint, err)
+		return "", fmt.Errorf("%s: %s", m.Endpoint, strings.TrimPrefix(err.Error(), "minio: "))
 	}
-	adm.SetAppInfo("akminio", userAgent())
-	ctx, cancel := context.WithTimeout(ctx, m.Timeout)
-	defer cancel()
-	info, err := adm.ServerInfo(ctx)
-	if err != nil {
-		return "", fmt.Errorf("%s: server info: %w", m.Endpoint, err)
-	}
-	return fmt.Sprintf("%s answers: %d server(s), mode %s", m.Endpoint, len(info.Servers), info.Mode), nil
+	return fmt.Sprintf("%s answers: %s", m.Endpoint, info), nil
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"flag"
-	"fmt"
 	"runtime"
 	"runtime/debug"
 )
@@ -53,10 +52,4 @@ func buildVersion() (v, c string) {
 		c = "unknown"
 	}
 	return v, c
-}
-
-// userAgent identifies akminio to authentik and MinIO.
-func userAgent() string {
-	v, _ := buildVersion()
-	return fmt.Sprintf("akminio/%s", v)
 }

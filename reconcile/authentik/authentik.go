@@ -17,12 +17,9 @@ package authentik
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"net/http"
-	"os"
 	"strings"
 	"time"
 
@@ -107,20 +104,9 @@ func New(cfg config.Authentik, opts ...Option) (*Adapter, error) {
 // newHTTPClient builds the client for cfg: TLS from ca_file and insecure_skip_verify, the
 // per-request timeout, and retries (see retry.go).
 func newHTTPClient(cfg config.Authentik, p RetryPolicy) (*http.Client, error) {
-	tlsCfg := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: cfg.InsecureSkipVerify} //nolint:gosec // operator's explicit choice
-	if cfg.CAFile != "" {
-		pem, err := os.ReadFile(cfg.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("authentik: ca_file: %w", err)
-		}
-		pool, err := x509.SystemCertPool()
-		if err != nil {
-			pool = x509.NewCertPool()
-		}
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("authentik: ca_file %s: no PEM certificate found", cfg.CAFile)
-		}
-		tlsCfg.RootCAs = pool
+	tlsCfg, err := cfg.TLSConfig()
+	if err != nil {
+		return nil, fmt.Errorf("authentik: ca_file: %w", err)
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.TLSClientConfig = tlsCfg
@@ -136,11 +122,17 @@ func newHTTPClient(cfg config.Authentik, p RetryPolicy) (*http.Client, error) {
 
 // Ping checks that authentik answers and accepts the token (GET core/users/me/).
 func (a *Adapter) Ping(ctx context.Context) error {
-	_, resp, err := a.api.CoreAPI.CoreUsersMeRetrieve(ctx).Execute()
+	_, err := a.Whoami(ctx)
+	return err
+}
+
+// Whoami returns the username the API token belongs to (GET core/users/me/).
+func (a *Adapter) Whoami(ctx context.Context) (string, error) {
+	me, resp, err := a.api.CoreAPI.CoreUsersMeRetrieve(ctx).Execute()
 	if err != nil {
-		return callError("authentik: ping (core/users/me/)", resp, err, bodyExcerpt)
+		return "", callError("authentik: ping (core/users/me/)", resp, err, bodyExcerpt)
 	}
-	return nil
+	return me.User.Username, nil
 }
 
 // acquire takes one of the Observe concurrency slots; release gives it back.

@@ -47,6 +47,9 @@ func callError(what string, resp *http.Response, err error, p bodyPolicy) error 
 			return fmt.Errorf("%s: %s: response does not match authentik's API: %s", what, status, gen.Error())
 		}
 	}
+	if resp != nil && (resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden) {
+		return fmt.Errorf("%s: %s: the token was refused (check authentik.token)", what, status)
+	}
 	if detail := bodyDetail(gen.Body(), p); detail != "" {
 		return fmt.Errorf("%s: %s: %s", what, status, detail)
 	}

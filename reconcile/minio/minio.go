@@ -25,14 +25,12 @@ package minio
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/url"
-	"os"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -121,8 +119,8 @@ func New(cfg config.MinIO, opts ...Option) (*Adapter, error) {
 		poll:      o.poll,
 	}
 	if secure {
-		if a.tlsConfig, err = tlsConfig(cfg); err != nil {
-			return nil, err
+		if a.tlsConfig, err = cfg.TLSConfig(); err != nil {
+			return nil, fmt.Errorf("minio: ca_file: %w", err)
 		}
 	}
 	a.transport = newTransport(secure, a.tlsConfig)
@@ -140,27 +138,6 @@ func New(cfg config.MinIO, opts ...Option) (*Adapter, error) {
 		return nil, fmt.Errorf("minio: admin client for %s: %w", u.Host, err)
 	}
 	return a, nil
-}
-
-// tlsConfig trusts the system's CAs plus cfg.CAFile, or skips verification when asked.
-func tlsConfig(cfg config.MinIO) (*tls.Config, error) {
-	c := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: cfg.InsecureSkipVerify} //nolint:gosec // operator's explicit choice
-	if cfg.CAFile == "" {
-		return c, nil
-	}
-	pem, err := os.ReadFile(cfg.CAFile)
-	if err != nil {
-		return nil, fmt.Errorf("minio: ca_file: %w", err)
-	}
-	pool, err := x509.SystemCertPool()
-	if err != nil {
-		pool = x509.NewCertPool()
-	}
-	if !pool.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("minio: ca_file %s: no PEM certificate in it", cfg.CAFile)
-	}
-	c.RootCAs = pool
-	return c, nil
 }
 
 // newTransport is madmin's default transport with our TLS settings.
@@ -263,4 +240,18 @@ func notReady(err error) error {
 		return fmt.Errorf("%w: %w", ErrNotReady, err)
 	}
 	return err
+}
+
+// ServerInfo asks MinIO for its server info with the admin credentials and returns a
+// one-line summary; `check-config --online` uses it to prove the credentials work.
+func (a *Adapter) ServerInfo(ctx context.Context) (string, error) {
+	var info madmin.InfoMessage
+	err := a.do(ctx, func(ctx context.Context) (err error) {
+		info, err = a.adm.ServerInfo(ctx)
+		return err
+	})
+	if err != nil {
+		return "", fmt.Errorf("minio: server info: %w", err)
+	}
+	return fmt.Sprintf("%d server(s), mode %s", len(info.Servers), info.Mode), nil
 }

@@ -1,0 +1,81 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+
+	"github.com/akminio/akminio/config"
+	"github.com/akminio/akminio/daemon"
+)
+
+func init() {
+	register(command{
+		name:    "run",
+		summary: "the daemon: reconcile on start, on the schedule and on events; serve HTTP",
+		setup: func(*flag.FlagSet) runFunc {
+			return runDaemon
+		},
+	})
+}
+
+// runDaemon wires the daemon: config, logger, a registry of its own, the engine factory,
+// SIGHUP for reloads. SIGTERM/SIGINT end ctx (see run in main.go); a clean shutdown exits 0.
+func runDaemon(ctx context.Context, s *session) int {
+	cfg, code := s.loadConfig(true)
+	if cfg == nil {
+		return code
+	}
+	log, err := s.logger(cfg)
+	if err != nil {
+		s.errorf("akminio run: %v\n", err)
+		return exitConfig
+	}
+	defer func() { _ = log.Sync() }()
+
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+
+	v, _ := buildVersion()
+	d, err := daemon.New(daemon.Options{
+		Config:     cfg,
+		NewRunner:  func(c *config.Config) (daemon.Runner, error) { return newEngine(c, log) },
+		Reload:     func() (*config.Config, error) { return s.reloadConfig(log) },
+		Hangup:     hup,
+		Logger:     log,
+		Registerer: prometheus.NewRegistry(),
+		Version:    v,
+		Scrubber:   s.scrubber,
+	})
+	if err != nil {
+		s.errorf("akminio run: %v\n", err)
+		return exitFailure
+	}
+	if err := d.Run(ctx); err != nil {
+		log.Error("akminio run stopped on an error", zap.Error(err))
+		return exitFailure
+	}
+	return exitOK
+}
+
+// reloadConfig re-reads the config file for a SIGHUP reload, as loadConfig does at start,
+// logging warnings instead of printing them.
+func (s *session) reloadConfig(log *zap.Logger) (*config.Config, error) {
+	cfg, warnings, err := config.Load(s.configPath, s.environ)
+	for _, w := range warnings {
+		log.Warn("config warning", zap.String("key", w.Key), zap.String("warning", w.Message))
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := cfg.RequireSecrets(); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
