@@ -10,7 +10,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 LDFLAGS := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 
-.PHONY: build test lint minio
+.PHONY: build test lint minio demo
 
 build:
 	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/akminio ./cmd/akminio
@@ -30,3 +30,12 @@ lint:
 
 minio:
 	./scripts/minio.sh ensure
+
+# A tour on one machine: the real MinIO and the authentik simulator on loopback with demo
+# users, akminio plan / apply / plan, each user's STS login, then `akminio run` in the
+# foreground until Ctrl-C. Everything started is stopped at the end. DEMO_ARGS passes flags
+# to the demo: -run=false ends after the logins, -keep keeps its folder (config, logs).
+DEMO_ARGS ?=
+demo: build
+	@minio_bin="$$(./scripts/minio.sh ensure)" && \
+	$(GO) run ./internal/cmd/demo -akminio bin/akminio -minio "$$minio_bin" $(DEMO_ARGS)

@@ -58,6 +58,9 @@ type Factory func(*config.Config) (Runner, error)
 // Job is work run exclusively by the run loop (see Daemon.Exclusive).
 type Job func(ctx context.Context) error
 
+// RotateFunc rotates the client secret using cfg (see Options.Rotate).
+type RotateFunc func(ctx context.Context, cfg *config.Config) error
+
 // Scrubber removes secret values from text; *logging.Scrubber implements it. Set is called
 // with the secrets of every config the daemon accepts.
 type Scrubber interface {
@@ -81,10 +84,10 @@ type Options struct {
 	Gatherer prometheus.Gatherer
 	Version  string
 	Scrubber Scrubber // nil: no scrubbing beyond what the adapters do
-	// Rotate rotates the client secret on schedule.rotate_secret, exclusively; nil: no
-	// scheduled rotation. An error that has a method RolledBack() bool returning true counts
-	// as rolled_back, any other error as failed.
-	Rotate Job
+	// Rotate rotates the client secret with the config in force, on schedule.rotate_secret,
+	// exclusively; nil: no scheduled rotation. An error that has a method RolledBack() bool
+	// returning true counts as rolled_back, any other error as failed.
+	Rotate RotateFunc
 	// Listener, when set, is served instead of listening on http.listen (tests, socket
 	// activation).
 	Listener net.Listener

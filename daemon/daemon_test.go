@@ -2,7 +2,7 @@ package daemon
 
 import (
 	"context"
-	"fmt"
+	"errors"
 	"net/http"
 	"strings"
 	"sync"
@@ -84,7 +84,8 @@ func TestReadyz(t *testing.T) {
 	r := &fakeRunner{ApplyFunc: func(context.Context) (*reconcile.Result, error) {
 		<-gate
 		if fail.Load() {
-			return nil, fmt.Errorf("%w: authentik: GET /api/v3/providers/oauth2/: connection refused", reconcile.ErrObserve)
+			return nil, &reconcile.ObserveError{Failed: map[string]error{
+				reconcile.SystemAuthentik: errors.New("authentik: GET /api/v3/providers/oauth2/: connection refused")}}
 		}
 		return inSync(), nil
 	}}
@@ -105,6 +106,9 @@ func TestReadyz(t *testing.T) {
 	}
 	if h.metric("akminio_backend_up", map[string]string{"system": "authentik"}) != 0 {
 		t.Error("akminio_backend_up{system=authentik} should be 0")
+	}
+	if st.Backends["minio"].Status != "up" || h.metric("akminio_backend_up", map[string]string{"system": "minio"}) != 1 {
+		t.Errorf("minio answered during the failed run but shows %+v", st.Backends["minio"])
 	}
 	fail.Store(false)
 	if code, body := h.do(http.MethodPost, "/reconcile?wait=true", hookToken, ""); code != http.StatusOK {
@@ -286,5 +290,58 @@ func TestShutdownCancelsOverlongRun(t *testing.T) {
 	}
 	if took := time.Since(begin); took > 3*time.Second {
 		t.Errorf("shutdown took %s", took)
+	}
+}
+
+// TestShutdownDuringScheduledRun: SIGTERM while a scheduled run is going waits for it and
+// returns nil (the cron job waiting for its run must not hold the shutdown up).
+func TestShutdownDuringScheduledRun(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Schedule.Reconcile = "@every 1s"
+	var calls atomic.Int32
+	scheduled := make(chan struct{})
+	r := &fakeRunner{ApplyFunc: func(context.Context) (*reconcile.Result, error) {
+		if calls.Add(1) == 2 {
+			close(scheduled)
+			time.Sleep(500 * time.Millisecond)
+		}
+		return inSync(), nil
+	}}
+	h := start(t, Options{Config: cfg, NewRunner: func(*config.Config) (Runner, error) { return r, nil }, ShutdownTimeout: 5 * time.Second})
+	select {
+	case <-scheduled:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no scheduled run")
+	}
+	begin := time.Now()
+	if err := h.stop(); err != nil {
+		t.Fatalf("Run returned %v", err)
+	}
+	if took := time.Since(begin); took > 2*time.Second {
+		t.Errorf("shutdown took %s", took)
+	}
+}
+
+// TestShutdownDuringJitter: a scheduled job sleeping its jitter does not delay shutdown.
+func TestShutdownDuringJitter(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Schedule.Reconcile = "@every 1s"
+	cfg.Schedule.Jitter = time.Hour
+	sleeping := make(chan struct{}, 10)
+	r := &fakeRunner{ApplyFunc: func(context.Context) (*reconcile.Result, error) { return inSync(), nil }}
+	h := start(t, Options{Config: cfg, NewRunner: func(*config.Config) (Runner, error) { return r, nil },
+		ShutdownTimeout: 3 * time.Second,
+		Jitter:          func(time.Duration) time.Duration { sleeping <- struct{}{}; return time.Hour }})
+	select {
+	case <-sleeping:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no scheduled job")
+	}
+	begin := time.Now()
+	if err := h.stop(); err != nil {
+		t.Fatalf("Run returned %v", err)
+	}
+	if took := time.Since(begin); took > time.Second {
+		t.Errorf("shutdown took %s while a job slept its jitter", took)
 	}
 }

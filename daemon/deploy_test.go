@@ -10,6 +10,9 @@ import (
 	"testing"
 
 	"github.com/moby/buildkit/frontend/dockerfile/parser"
+	yaml "go.yaml.in/yaml/v3"
+
+	"github.com/akminio/akminio/config"
 )
 
 // repoFile is a path relative to the repository root (the daemon package's parent).
@@ -193,4 +196,66 @@ func nodeArgs(n *parser.Node) []string {
 		out = []string{""}
 	}
 	return out
+}
+
+// TestKubernetesExample checks the sidecar example: its config is accepted by config.Load,
+// and the akminio container is locked down and probed on /healthz and /readyz.
+func TestKubernetesExample(t *testing.T) {
+	f, err := os.Open(repoFile(t, "deploy/kubernetes/minio-akminio.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	dec := yaml.NewDecoder(f)
+	var cfgText string
+	var container map[string]any
+	for {
+		var doc map[string]any
+		if err := dec.Decode(&doc); err != nil {
+			break
+		}
+		switch doc["kind"] {
+		case "ConfigMap":
+			cfgText, _ = doc["data"].(map[string]any)["config.yaml"].(string)
+		case "Deployment":
+			spec := dig(doc, "spec", "template", "spec")
+			for _, c := range spec["containers"].([]any) {
+				if c := c.(map[string]any); c["name"] == "akminio" {
+					container = c
+				}
+			}
+		}
+	}
+	if cfgText == "" || container == nil {
+		t.Fatal("no akminio ConfigMap or container in the example")
+	}
+	path := filepath.Join(t.TempDir(), "config.yaml")
+	if err := os.WriteFile(path, []byte(cfgText), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := config.Load(path, nil); err != nil {
+		t.Errorf("the example's config.yaml is rejected:\n%v", err)
+	}
+	sc := dig(container, "securityContext")
+	if sc["readOnlyRootFilesystem"] != true || sc["runAsNonRoot"] != true || sc["allowPrivilegeEscalation"] != false {
+		t.Errorf("akminio container securityContext: %v", sc)
+	}
+	if p := dig(container, "livenessProbe", "httpGet"); p["path"] != "/healthz" {
+		t.Errorf("liveness probe: %v", p)
+	}
+	if p := dig(container, "readinessProbe", "httpGet"); p["path"] != "/readyz" {
+		t.Errorf("readiness probe: %v", p)
+	}
+}
+
+// dig walks nested YAML mappings; a missing key gives an empty map.
+func dig(m map[string]any, keys ...string) map[string]any {
+	for _, k := range keys {
+		next, _ := m[k].(map[string]any)
+		if next == nil {
+			return map[string]any{}
+		}
+		m = next
+	}
+	return m
 }

@@ -78,7 +78,9 @@ func newItems(cur, prev []reconcile.Change) []reconcile.Change {
 // rotate runs Options.Rotate exclusively and records its result: the counter, the
 // rotated-at gauge and status from state.json, an event, and the Alertmanager alert.
 func (d *Daemon) rotate(ctx context.Context) {
-	err := d.Exclusive(ctx, "secret rotation", d.opts.Rotate)
+	err := d.Exclusive(ctx, "secret rotation", func(ctx context.Context) error {
+		return d.opts.Rotate(ctx, d.config())
+	})
 	result := RotationSuccess
 	var rb interface{ RolledBack() bool }
 	switch {

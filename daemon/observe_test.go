@@ -213,7 +213,8 @@ func TestNoSecretInOutput(t *testing.T) {
 	rc := newReceiver(t)
 	cfg.Alerts.WebhookURL = rc.srv.URL
 	r := &fakeRunner{ApplyFunc: func(context.Context) (*reconcile.Result, error) {
-		return nil, fmt.Errorf("%w: minio: signature for %s/%s refused", reconcile.ErrObserve, secrets[1], secrets[2])
+		return nil, &reconcile.ObserveError{Failed: map[string]error{
+			reconcile.SystemMinIO: fmt.Errorf("minio: signature for %s/%s refused", secrets[1], secrets[2])}}
 	}}
 	h := start(t, Options{Config: cfg, NewRunner: func(*config.Config) (Runner, error) { return r, nil }, Scrubber: logging.NewScrubber()})
 	eventually(t, "the failed run", func() bool { return h.runs(ResultError) == 1 })
@@ -356,4 +357,49 @@ func TestNotifySocket(t *testing.T) {
 	}
 	h.stop()
 	next("STOPPING=1", func(m string) bool { return m == "STOPPING=1" })
+}
+
+// rolledBack is an error a rotation returns after putting the old secret back.
+type rolledBack struct{}
+
+func (rolledBack) Error() string    { return "rotation failed and was rolled back" }
+func (rolledBack) RolledBack() bool { return true }
+
+// TestScheduledRotation: schedule.rotate_secret runs Options.Rotate with the config in
+// force; results are counted, the secret's age comes from state.json, and alerts go out.
+func TestScheduledRotation(t *testing.T) {
+	rc := newReceiver(t)
+	cfg := testConfig(t)
+	cfg.Schedule.RotateSecret = "@every 1s"
+	cfg.Alerts.WebhookURL = rc.srv.URL
+	var n atomic.Int32
+	rotatedAt := time.Now().Add(-time.Hour).UTC().Truncate(time.Second)
+	rotate := func(_ context.Context, c *config.Config) error {
+		if c != cfg {
+			t.Error("rotation did not get the config in force")
+		}
+		if n.Add(1) == 1 {
+			return fmt.Errorf("minio: restart: %w", rolledBack{})
+		}
+		return reconcile.SaveState(c.StateDir, reconcile.State{SecretRotatedAt: rotatedAt})
+	}
+	r := &fakeRunner{ApplyFunc: func(context.Context) (*reconcile.Result, error) { return inSync(), nil }}
+	h := start(t, Options{Config: cfg, NewRunner: func(*config.Config) (Runner, error) { return r, nil }, Rotate: rotate})
+	eventually(t, "a rolled back and a successful rotation", func() bool {
+		return h.metric("akminio_secret_rotations_total", map[string]string{"result": RotationSuccess}) >= 1
+	})
+	if v := h.metric("akminio_secret_rotations_total", map[string]string{"result": RotationRolledBack}); v != 1 {
+		t.Errorf("rolled_back rotations = %v, want 1", v)
+	}
+	if v := h.metric("akminio_client_secret_rotated_timestamp_seconds", nil); v != float64(rotatedAt.Unix()) {
+		t.Errorf("rotated timestamp = %v, want %d", v, rotatedAt.Unix())
+	}
+	st := h.status()
+	if st.Secret.AgeSeconds == nil || *st.Secret.AgeSeconds < 3500 || st.NextRuns.RotateSecret == nil {
+		t.Errorf("status secret %+v, next runs %+v", st.Secret, st.NextRuns)
+	}
+	eventually(t, "rotation events", func() bool {
+		got := strings.Join(rc.got(), "\n")
+		return strings.Contains(got, EventSecretRotationFailed) && strings.Contains(got, EventSecretRotated)
+	})
 }

@@ -3,7 +3,6 @@ package daemon
 import (
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/akminio/akminio/reconcile"
@@ -75,23 +74,22 @@ func classify(res *reconcile.Result, err error) *outcome {
 	return o
 }
 
-// classifyBackends says which backend failed from an observation error. The engine observes
-// both sides concurrently and returns the first error only, and the adapters prefix their
-// errors with the system name ("authentik: ..." / "minio: ..."): the system named is down,
-// the other one is unknown (left as it was). An error that names neither (the state
-// directory, say) says nothing about the backends. Errors other than ErrObserve happened
-// after both sides answered.
+// classifyBackends says which backend failed from an observation error
+// (*reconcile.ObserveError names each failed system; the others answered). Errors other than
+// a failed observation happened after both sides answered.
 func classifyBackends(o *outcome, err error) {
-	if !errors.Is(err, reconcile.ErrObserve) {
+	var oe *reconcile.ObserveError
+	if !errors.As(err, &oe) {
 		for _, s := range systems {
 			o.Backends[s] = backendState{Up: true}
 		}
 		return
 	}
-	msg := strings.TrimPrefix(err.Error(), reconcile.ErrObserve.Error()+": ")
 	for _, s := range systems {
-		if strings.HasPrefix(msg, s+":") || strings.HasPrefix(msg, s+" ") {
-			o.Backends[s] = backendState{Up: false, LastError: msg}
+		if failed := oe.Failed[s]; failed != nil {
+			o.Backends[s] = backendState{Up: false, LastError: failed.Error()}
+		} else {
+			o.Backends[s] = backendState{Up: true}
 		}
 	}
 }

@@ -19,8 +19,9 @@ import (
 // one is still going; the run loop keeps runs from overlapping anyway. Manual runs
 // (POST /reconcile, hooks, start) get no jitter.
 type scheduler struct {
-	c   *cron.Cron
-	ctx context.Context // ends on shutdown: cuts jitter waits short
+	c      *cron.Cron
+	ctx    context.Context // ends when the scheduler stops: cuts jitter and run waits short
+	cancel context.CancelFunc
 
 	mu        sync.Mutex
 	reconcile cron.EntryID
@@ -31,12 +32,14 @@ type scheduler struct {
 // startScheduler builds the cron from the config in force and starts it.
 func (d *Daemon) startScheduler(ctx context.Context) (*scheduler, error) {
 	cl := cronLogger{d.log.Named("cron")}
-	s := &scheduler{ctx: ctx, c: cron.New(
+	ctx, cancel := context.WithCancel(ctx)
+	s := &scheduler{ctx: ctx, cancel: cancel, c: cron.New(
 		cron.WithParser(cron.NewParser(cron.Minute|cron.Hour|cron.Dom|cron.Month|cron.Dow|cron.Descriptor)),
 		cron.WithChain(cron.SkipIfStillRunning(cl), cron.Recover(cl)),
 		cron.WithLogger(cl),
 	)}
 	if err := d.schedule(s, d.config()); err != nil {
+		cancel()
 		return nil, err
 	}
 	d.mu.Lock()
@@ -101,8 +104,11 @@ func (s *scheduler) next() (reconcile, rotate time.Time) {
 	return reconcile, rotate
 }
 
-// stop stops the cron; the channel closes once running jobs have returned.
+// stop stops the cron and cuts short jobs waiting for their jitter or their run; the
+// channel closes once running jobs have returned. A run already started goes on in the
+// run loop, which shutdown waits for next.
 func (s *scheduler) stop() <-chan struct{} {
+	s.cancel()
 	done := make(chan struct{})
 	ctx := s.c.Stop()
 	go func() { <-ctx.Done(); close(done) }()

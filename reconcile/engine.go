@@ -7,10 +7,11 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/akminio/akminio/config"
 )
@@ -69,28 +70,54 @@ const RunLock = "run.lock"
 // ErrObserve marks a failed or partial observation: nothing was written.
 var ErrObserve = errors.New("could not observe")
 
-// Observe reads both systems concurrently and akminio's state; it fails whole if either side
-// fails.
+// ObserveError is a failed or partial observation; nothing was written after it. Failed
+// holds the error of each part that failed: SystemAuthentik, SystemMinIO, or "state" (akminio's
+// own state file). A system absent from Failed answered completely.
+type ObserveError struct {
+	Failed map[string]error
+}
+
+// Error lists the failures, authentik first; the adapters' errors name their system.
+func (e *ObserveError) Error() string {
+	var msgs []string
+	for _, part := range []string{SystemAuthentik, SystemMinIO, "state"} {
+		if err := e.Failed[part]; err != nil {
+			msgs = append(msgs, err.Error())
+		}
+	}
+	return ErrObserve.Error() + ": " + strings.Join(msgs, "; ")
+}
+
+// Is makes errors.Is(err, ErrObserve) true.
+func (e *ObserveError) Is(target error) bool { return target == ErrObserve }
+
+// Unwrap returns the parts' errors.
+func (e *ObserveError) Unwrap() []error {
+	out := make([]error, 0, len(e.Failed))
+	for _, err := range e.Failed {
+		out = append(out, err)
+	}
+	return out
+}
+
+// Observe reads both systems concurrently, and akminio's state; it fails whole, with an
+// *ObserveError naming every part that failed, if any part fails.
 func (e *Engine) Observe(ctx context.Context) (*Observed, error) {
 	obs := &Observed{}
-	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error {
-		st, err := e.Authentik.Observe(gctx, e.Desired)
-		obs.Authentik = st
-		return err
-	})
-	g.Go(func() error {
-		st, err := e.MinIO.Observe(gctx, e.Desired)
-		obs.MinIO = st
-		return err
-	})
-	g.Go(func() error {
-		st, err := LoadState(e.StateDir)
-		obs.State = st
-		return err
-	})
-	if err := g.Wait(); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrObserve, err)
+	var akErr, mcErr, stErr error
+	var wg sync.WaitGroup
+	wg.Go(func() { obs.Authentik, akErr = e.Authentik.Observe(ctx, e.Desired) })
+	wg.Go(func() { obs.MinIO, mcErr = e.MinIO.Observe(ctx, e.Desired) })
+	obs.State, stErr = LoadState(e.StateDir)
+	wg.Wait()
+	failed := map[string]error{}
+	for part, err := range map[string]error{SystemAuthentik: akErr, SystemMinIO: mcErr, "state": stErr} {
+		if err != nil {
+			failed[part] = err
+		}
+	}
+	if len(failed) > 0 {
+		return nil, &ObserveError{Failed: failed}
 	}
 	return obs, nil
 }
@@ -107,7 +134,7 @@ func (e *Engine) Plan(ctx context.Context) (*Result, error) {
 	}
 	p := ComputePlan(e.Desired, obs)
 	res := &Result{Plan: p, Remaining: p}
-	if p.Drift() == 0 {
+	if e.shouldVerify(p) {
 		res.Remaining.Changes = append(res.Remaining.Changes, e.verify(ctx, obs)...)
 	}
 	return res, nil
@@ -157,10 +184,18 @@ func (e *Engine) Apply(ctx context.Context) (*Result, error) {
 		}
 		res.Remaining = ComputePlan(e.Desired, obs)
 	}
-	if res.Remaining.Drift() == 0 {
+	if e.shouldVerify(res.Remaining) {
 		res.Remaining.Changes = append(res.Remaining.Changes, e.verify(ctx, obs)...)
 	}
 	return res, nil
+}
+
+// shouldVerify says whether a run ending with plan p checks the result (spec section 5). In
+// repair mode only a run that ends in sync does: remaining field drift is reported already,
+// and verification would repeat it. In report mode nothing is repaired, so every run
+// verifies: the canary users' claims show what the drift does to real users.
+func (e *Engine) shouldVerify(p Plan) bool {
+	return p.Drift() == 0 || e.Mode == config.ModeReport
 }
 
 // applyInOrder runs the appliers: MinIO policy writes, authentik, identity_openid, then

@@ -23,6 +23,10 @@ func init() {
 				if eng == nil {
 					return code
 				}
+				// An interrupted secret rotation is settled before anything is observed.
+				if code := s.recoverRotation(ctx, eng); code != exitOK {
+					return code
+				}
 				res, runErr := eng.Apply(ctx)
 				if res != nil {
 					if err := s.writeApply(*output, res); err != nil {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/akminio/akminio/config"
 	"github.com/akminio/akminio/daemon"
+	"github.com/akminio/akminio/reconcile/rotate"
 )
 
 func init() {
@@ -47,6 +48,7 @@ func runDaemon(ctx context.Context, s *session) int {
 		Config:     cfg,
 		NewRunner:  func(c *config.Config) (daemon.Runner, error) { return newEngine(c, log) },
 		Reload:     func() (*config.Config, error) { return s.reloadConfig(log) },
+		Rotate:     func(ctx context.Context, c *config.Config) error { return scheduledRotation(ctx, c, log) },
 		Hangup:     hup,
 		Logger:     log,
 		Registerer: prometheus.NewRegistry(),
@@ -62,6 +64,21 @@ func runDaemon(ctx context.Context, s *session) int {
 		return exitFailure
 	}
 	return exitOK
+}
+
+// scheduledRotation is the scheduled rotation (spec section 6) with the config in force; the
+// daemon runs it exclusively, counts and alerts its result.
+func scheduledRotation(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
+	eng, err := newEngine(cfg, log)
+	if err != nil {
+		return err
+	}
+	deps, err := rotate.FromEngine(eng)
+	if err != nil {
+		return err
+	}
+	_, err = rotate.Run(ctx, deps)
+	return err
 }
 
 // reloadConfig re-reads the config file for a SIGHUP reload, as loadConfig does at start,

@@ -29,7 +29,8 @@ type session struct {
 	out     io.Writer
 	akminio string // absolute path of the akminio binary
 	dir     string // the temporary folder
-	logPath string // akminio's logs (stderr of every command), kept out of the console
+	logPath string // akminio's logs (stderr of plan and apply), kept out of the console
+	listen  string // http.listen of the config
 	env     *e2eenv.Env
 }
 
@@ -44,7 +45,12 @@ func demo(ctx context.Context, o options, out io.Writer) (err error) {
 	if err != nil {
 		return failed("create the demo folder", err)
 	}
-	defer func() { err = errors.Join(err, removeDir(out, dir, o.keep)) }()
+	defer func() {
+		if err != nil && !o.keep {
+			fmt.Fprintf(out, "\nThe demo folder %s (config, logs) is removed; keep it with -keep (make demo DEMO_ARGS=-keep).\n", dir)
+		}
+		err = errors.Join(err, removeDir(out, dir, o.keep))
+	}()
 
 	s := &session{out: out, akminio: bin, dir: dir, logPath: filepath.Join(dir, "akminio.log")}
 	if err := s.setup(ctx, o.minio); err != nil {
@@ -56,7 +62,11 @@ func demo(ctx context.Context, o options, out io.Writer) (err error) {
 			err = errors.Join(err, failed("stop", cerr))
 		}
 	}()
-	for _, step := range []func(context.Context) error{s.showConfig, s.reconcile, s.logins} {
+	steps := []func(context.Context) error{s.showConfig, s.reconcile, s.logins}
+	if o.daemon {
+		steps = append(steps, s.daemon)
+	}
+	for _, step := range steps {
 		if err := step(ctx); err != nil {
 			return err
 		}
@@ -122,6 +132,12 @@ func (s *session) setup(ctx context.Context, minioBin string) error {
 func (s *session) showConfig(context.Context) error {
 	cfg := s.env.DefaultConfig()
 	cfg["log"] = map[string]any{"level": "info", "format": "console"}
+	if h, ok := cfg["http"].(map[string]any); ok {
+		s.listen, _ = h["listen"].(string)
+	}
+	if s.listen == "" {
+		return failed("write the config", errors.New("the environment's config has no http.listen"))
+	}
 	if err := s.env.WriteConfig(cfg); err != nil {
 		return failed("write the config", err)
 	}

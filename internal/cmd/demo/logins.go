@@ -36,20 +36,22 @@ func (s *session) logins(ctx context.Context) error {
 		results = append(results, l)
 	}
 	tw := tabwriter.NewWriter(s.out, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "  USER\tGROUPS\tPOLICIES CLAIMED\tCAN READ\tCAN WRITE")
+	const readHeader = "CAN READ"
+	fmt.Fprintf(tw, "  USER\tGROUPS\tPOLICIES CLAIMED\t%s  CAN WRITE\n", readHeader)
 	for _, l := range results {
 		fmt.Fprintf(tw, "  %s\t%s\t%s\t", l.user, list(l.groups), list(l.policies))
 		if l.refusal != "" {
 			fmt.Fprintf(tw, "refused by MinIO STS: %s\n", l.refusal)
 			continue
 		}
-		fmt.Fprintf(tw, "%s\t%s\n", yesNo(l.access.CanRead), yesNo(l.access.CanWrite))
+		// Padded by hand: a refusal row ends the tabwriter's column block.
+		fmt.Fprintf(tw, "%-*s  %s\n", len(readHeader), yesNo(l.access.CanRead), yesNo(l.access.CanWrite))
 	}
 	if err := tw.Flush(); err != nil {
 		return failed("print the logins", err)
 	}
-	s.printf("  (read: GetObject, write: PutObject. GROUPS are direct groups; policies come from\n")
-	s.printf("  groups and their parents, so %q gets the policies of %q.)\n", e2eenv.GroupInterns, e2eenv.GroupUsers)
+	s.printf("  (GROUPS and POLICIES CLAIMED are the claims of the user's ID token; read: GetObject,\n")
+	s.printf("  write: PutObject on bucket %q with the temporary credentials MinIO's STS issued)\n", s.env.Bucket)
 	return nil
 }
 

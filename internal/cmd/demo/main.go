@@ -3,7 +3,8 @@
 // It starts a real MinIO server and the authentik simulator on loopback (internal/e2eenv)
 // with demo users in a temporary folder, writes an akminio config for them, runs
 // `akminio plan`, `apply` and `plan` again, then logs each demo user in to MinIO through
-// STS and prints what each may do. Everything it started is stopped when it ends, on
+// STS and prints what each may do. Last it runs the daemon, `akminio run`, in the
+// foreground and prints its status URL, until Ctrl-C (skip that with -run=false). Everything it started is stopped when it ends, on
 // failure and on Ctrl-C or SIGTERM too, and the temporary folder is removed.
 //
 //	go run ./internal/cmd/demo -akminio bin/akminio -minio "$(scripts/minio.sh ensure)"
@@ -35,6 +36,7 @@ type options struct {
 	minio   string // the MinIO server binary; "" = miniotest.BinaryPath()
 	parent  string // folder to create the temporary folder in; "" = os.TempDir()
 	keep    bool   // keep the temporary folder (config, logs, MinIO data) afterwards
+	daemon  bool   // end with `akminio run` in the foreground until Ctrl-C
 }
 
 func main() {
@@ -72,6 +74,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.akminio, "akminio", "bin/akminio", "the akminio binary to demonstrate")
 	fs.StringVar(&o.minio, "minio", "", "the MinIO server binary (default $AKMINIO_MINIO_BIN, else the cache scripts/minio.sh fills)")
 	fs.StringVar(&o.parent, "dir", "", "folder to create the demo's temporary folder in (default the system's)")
+	fs.BoolVar(&o.daemon, "run", true, "end by running `akminio run` in the foreground until Ctrl-C; -run=false ends after the logins")
 	fs.BoolVar(&o.keep, "keep", false, "keep the temporary folder (config, logs, MinIO data) when the demo ends")
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "usage: demo [flags]\n\nRun akminio against a real MinIO and the authentik simulator, then show each demo user's access.")

@@ -1,0 +1,109 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+
+	"github.com/akminio/akminio/config"
+	"github.com/akminio/akminio/reconcile"
+	"github.com/akminio/akminio/reconcile/rotate"
+)
+
+func init() {
+	register(command{
+		name:    "rotate-secret",
+		summary: "rotate the OAuth2 client secret now (0 rotated, 1 failed and rolled back, 78 refused by the config)",
+		setup: func(*flag.FlagSet) runFunc {
+			return runRotateSecret
+		},
+	})
+}
+
+// testHooks, set only in binaries built with -tags akminio_testhooks, returns the fault hook
+// and bounds of a rotation from the environment (see rotate_testhooks.go).
+var testHooks func(environ []string, d *rotate.Deps)
+
+// runRotateSecret runs `akminio rotate-secret`: an interrupted rotation on disk is settled
+// first, then the secret is rotated (spec section 6). Exit 0 rotated, 1 failed (rolled back,
+// or not: the message says), 78 for an invalid config or a refusal the config causes
+// (mode report, restart never, no signing_key).
+func runRotateSecret(ctx context.Context, s *session) int {
+	cfg, code := s.loadConfig(true)
+	if cfg == nil {
+		return code
+	}
+	log, err := s.logger(cfg)
+	if err != nil {
+		s.errorf("akminio rotate-secret: %v\n", err)
+		return exitConfig
+	}
+	defer func() { _ = log.Sync() }()
+	eng, err := newEngine(cfg, log)
+	if err != nil {
+		s.errorf("akminio rotate-secret: %v\n", err)
+		return exitConfig
+	}
+	d, err := s.rotationDeps(eng, cfg)
+	if err != nil {
+		s.errorf("akminio rotate-secret: %v\n", err)
+		return exitFailure
+	}
+	out, err := rotate.Run(ctx, d)
+	s.printActions(out)
+	if err != nil {
+		s.errorf("akminio rotate-secret: %v\n", err)
+		var rerr *rotate.Error
+		if errors.As(err, &rerr) && rerr.Config {
+			return exitConfig
+		}
+		return exitFailure
+	}
+	s.printf("client secret rotated at %s\n", out.RotatedAt.Format("2006-01-02T15:04:05Z07:00"))
+	return exitOK
+}
+
+// rotationDeps builds a rotation's dependencies from an engine. With cfg, the rotation's
+// secrets are added to the session's scrubber (with the config's own) as soon as they are
+// known, so nothing printed or logged can show them.
+func (s *session) rotationDeps(eng *reconcile.Engine, cfg *config.Config) (rotate.Deps, error) {
+	d, err := rotate.FromEngine(eng)
+	if err != nil {
+		return d, err
+	}
+	if cfg != nil {
+		base := cfg.SecretValues()
+		d.Redact = func(secrets ...config.Secret) {
+			s.scrubber.Set(append(append([]config.Secret(nil), base...), secrets...)...)
+		}
+	}
+	if testHooks != nil {
+		testHooks(s.environ, &d)
+	}
+	return d, nil
+}
+
+// printActions prints what a rotation or recovery did, one line each.
+func (s *session) printActions(out rotate.Outcome) {
+	for _, a := range out.Actions {
+		s.printf("rotation: %s\n", a)
+	}
+}
+
+// recoverRotation settles a rotation that a crash interrupted, before a command that
+// writes (apply) observes anything. It returns exitOK to go on, or the exit status after
+// printing why it cannot.
+func (s *session) recoverRotation(ctx context.Context, eng *reconcile.Engine) int {
+	d, err := s.rotationDeps(eng, nil)
+	if err != nil {
+		s.errorf("akminio: %v\n", err)
+		return exitFailure
+	}
+	out, err := rotate.Recover(ctx, d)
+	s.printActions(out)
+	if err != nil {
+		s.errorf("akminio: %v\n", err)
+		return exitFailure
+	}
+	return exitOK
+}
