@@ -61,6 +61,10 @@ type Job func(ctx context.Context) error
 // RotateFunc rotates the client secret using cfg (see Options.Rotate).
 type RotateFunc func(ctx context.Context, cfg *config.Config) error
 
+// RecoverFunc settles a secret rotation that a crash interrupted (see Options.Recover). It
+// returns "" when there was nothing to settle, else the Rotation* result it ended with.
+type RecoverFunc func(ctx context.Context, cfg *config.Config) (result string, err error)
+
 // Scrubber removes secret values from text; *logging.Scrubber implements it. Set is called
 // with the secrets of every config the daemon accepts.
 type Scrubber interface {
@@ -88,6 +92,9 @@ type Options struct {
 	// exclusively; nil: no scheduled rotation. An error that has a method RolledBack() bool
 	// returning true counts as rolled_back, any other error as failed.
 	Rotate RotateFunc
+	// Recover, when set, runs once at start, exclusively and before the first reconcile
+	// run, to finish or roll back a rotation found on disk (spec section 6).
+	Recover RecoverFunc
 	// Listener, when set, is served instead of listening on http.listen (tests, socket
 	// activation).
 	Listener net.Listener

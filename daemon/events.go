@@ -7,6 +7,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/akminio/akminio/config"
 	"github.com/akminio/akminio/reconcile"
 )
 
@@ -91,6 +92,48 @@ func (d *Daemon) rotate(ctx context.Context) {
 		result = RotationFailed
 	}
 	d.RecordRotation(result, err)
+}
+
+// start runs what comes first after READY: an interrupted rotation is settled before the
+// first reconcile run, and a rotation whose scheduled time passed while the daemon was down
+// runs after it.
+func (d *Daemon) start(ctx context.Context) {
+	if d.opts.Recover != nil {
+		var result string
+		err := d.Exclusive(ctx, "rotation recovery", func(ctx context.Context) (err error) {
+			result, err = d.opts.Recover(ctx, d.config())
+			return err
+		})
+		switch {
+		case err != nil && result == "":
+			d.RecordRotation(RotationFailed, err)
+		case result != "":
+			d.RecordRotation(result, err)
+		}
+	}
+	d.Trigger("start")
+	if d.rotationMissed() {
+		d.log.Info("a scheduled secret rotation was missed while akminio was down; rotating now")
+		d.rotate(ctx)
+	}
+}
+
+// rotationMissed reports whether schedule.rotate_secret had a time between the last
+// rotation akminio recorded and now. With no rotation recorded the secret's age is unknown,
+// and the schedule decides.
+func (d *Daemon) rotationMissed() bool {
+	spec := d.config().Schedule.RotateSecret
+	d.mu.Lock()
+	last := d.rotatedAt
+	d.mu.Unlock()
+	if d.opts.Rotate == nil || spec == "" || last.IsZero() {
+		return false
+	}
+	sched, err := config.ParseSchedule(spec)
+	if err != nil {
+		return false // validated at load: cannot happen
+	}
+	return sched.Next(last).Before(d.now())
 }
 
 // RecordRotation counts a rotation's result (Rotation* constants), re-reads state.json for

@@ -76,7 +76,7 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 	d.notify(sd.SdNotifyReady + "\nSTATUS=started, first run in progress")
 	d.log.Info("akminio daemon started", zap.String("listen", d.Addr().String()),
 		zap.String("mode", d.config().Mode), zap.String("version", d.opts.Version))
-	d.Trigger("start")
+	go d.start(runCtx)
 
 	select {
 	case <-ctx.Done():

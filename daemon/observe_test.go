@@ -403,3 +403,61 @@ func TestScheduledRotation(t *testing.T) {
 		return strings.Contains(got, EventSecretRotationFailed) && strings.Contains(got, EventSecretRotated)
 	})
 }
+
+// TestStartRecoversThenRuns: an interrupted rotation is settled before the first reconcile
+// run, and its result is counted.
+func TestStartRecoversThenRuns(t *testing.T) {
+	var order []string
+	var mu sync.Mutex
+	note := func(s string) { mu.Lock(); order = append(order, s); mu.Unlock() }
+	recoverFn := func(context.Context, *config.Config) (string, error) {
+		note("recover")
+		return RotationRolledBack, errors.New("a rotation interrupted by a crash was rolled back")
+	}
+	r := &fakeRunner{ApplyFunc: func(context.Context) (*reconcile.Result, error) { note("run"); return inSync(), nil }}
+	h := start(t, Options{NewRunner: func(*config.Config) (Runner, error) { return r, nil }, Recover: recoverFn})
+	eventually(t, "the first run", func() bool { return h.runs(ResultInSync) >= 1 })
+	mu.Lock()
+	defer mu.Unlock()
+	if len(order) < 2 || order[0] != "recover" || order[1] != "run" {
+		t.Errorf("order at start = %v, want recover before the first run", order)
+	}
+	if v := h.metric("akminio_secret_rotations_total", map[string]string{"result": RotationRolledBack}); v != 1 {
+		t.Errorf("rolled_back rotations = %v, want 1", v)
+	}
+}
+
+// TestMissedRotationRunsAtStart: a scheduled rotation time that passed while the daemon was
+// down (the last rotation is older than the schedule's next time after it) rotates at start;
+// a recent one does not.
+func TestMissedRotationRunsAtStart(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		age  time.Duration
+		want bool
+	}{
+		{"missed", 48 * time.Hour, true},
+		{"not due", time.Minute, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := testConfig(t)
+			cfg.Schedule.RotateSecret = "@every 24h"
+			if err := reconcile.SaveState(cfg.StateDir, reconcile.State{SecretRotatedAt: time.Now().Add(-tc.age)}); err != nil {
+				t.Fatal(err)
+			}
+			var rotations atomic.Int32
+			rotateFn := func(context.Context, *config.Config) error { rotations.Add(1); return nil }
+			r := &fakeRunner{ApplyFunc: func(context.Context) (*reconcile.Result, error) { return inSync(), nil }}
+			h := start(t, Options{Config: cfg, NewRunner: func(*config.Config) (Runner, error) { return r, nil }, Rotate: rotateFn})
+			eventually(t, "the first run", func() bool { return h.runs(ResultInSync) >= 1 })
+			if tc.want {
+				eventually(t, "the missed rotation", func() bool { return rotations.Load() == 1 })
+				return
+			}
+			time.Sleep(200 * time.Millisecond)
+			if n := rotations.Load(); n != 0 {
+				t.Errorf("%d rotations at start, want none (the secret is a minute old)", n)
+			}
+		})
+	}
+}

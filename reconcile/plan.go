@@ -87,14 +87,11 @@ func (p Plan) Blocked() []Change {
 	return out
 }
 
-// isBuiltinPolicy reports whether name is one of MinIO's built-in policies.
-func isBuiltinPolicy(name string) bool { return slices.Contains(config.BuiltinPolicies, name) }
-
 // planPolicies creates or updates declared policies and reports missing external ones.
 func planPolicies(d *Desired, o *Observed) []Change {
 	var out []Change
 	for _, name := range sortedKeys(d.Policies) {
-		if isBuiltinPolicy(name) {
+		if config.IsBuiltinPolicy(name) {
 			continue // never touched
 		}
 		have, ok := o.MinIO.Policies[name]
@@ -106,7 +103,7 @@ func planPolicies(d *Desired, o *Observed) []Change {
 		}
 	}
 	for _, name := range d.ExternalPolicies {
-		if _, ok := o.MinIO.Policies[name]; ok || isBuiltinPolicy(name) {
+		if _, ok := o.MinIO.Policies[name]; ok || config.IsBuiltinPolicy(name) {
 			continue
 		}
 		out = append(out, Change{System: SystemMinIO, Action: ActionCreate, Kind: KindPolicy, Name: name,
@@ -403,7 +400,7 @@ func planPrune(d *Desired, o *Observed) []Change {
 // prunable: exists, is neither built in, external nor still bound.
 func prunable(d *Desired, o *Observed, name string) bool {
 	_, exists := o.MinIO.Policies[name]
-	return exists && !isBuiltinPolicy(name) && !slices.Contains(d.ExternalPolicies, name) &&
+	return exists && !config.IsBuiltinPolicy(name) && !slices.Contains(d.ExternalPolicies, name) &&
 		!slices.Contains(d.BoundPolicies, name)
 }
 
@@ -414,7 +411,7 @@ func unmanagedPolicies(d *Desired, o *Observed, prunes []Change) []string {
 	for _, name := range sortedKeys(o.MinIO.Policies) {
 		_, declared := d.Policies[name]
 		pruned := slices.ContainsFunc(prunes, func(c Change) bool { return c.Name == name })
-		if declared || pruned || isBuiltinPolicy(name) || slices.Contains(d.ExternalPolicies, name) {
+		if declared || pruned || config.IsBuiltinPolicy(name) || slices.Contains(d.ExternalPolicies, name) {
 			continue
 		}
 		out = append(out, name)

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"flag"
 
-	"github.com/akminio/akminio/config"
 	"github.com/akminio/akminio/reconcile"
 	"github.com/akminio/akminio/reconcile/rotate"
 )
@@ -44,7 +43,7 @@ func runRotateSecret(ctx context.Context, s *session) int {
 		s.errorf("akminio rotate-secret: %v\n", err)
 		return exitConfig
 	}
-	d, err := s.rotationDeps(eng, cfg)
+	d, err := s.rotationDeps(eng)
 	if err != nil {
 		s.errorf("akminio rotate-secret: %v\n", err)
 		return exitFailure
@@ -63,20 +62,15 @@ func runRotateSecret(ctx context.Context, s *session) int {
 	return exitOK
 }
 
-// rotationDeps builds a rotation's dependencies from an engine. With cfg, the rotation's
-// secrets are added to the session's scrubber (with the config's own) as soon as they are
-// known, so nothing printed or logged can show them.
-func (s *session) rotationDeps(eng *reconcile.Engine, cfg *config.Config) (rotate.Deps, error) {
+// rotationDeps builds a rotation's dependencies from an engine. The rotation's secrets are
+// added to the session's scrubber as soon as they are known, so nothing printed or logged
+// can show them.
+func (s *session) rotationDeps(eng *reconcile.Engine) (rotate.Deps, error) {
 	d, err := rotate.FromEngine(eng)
 	if err != nil {
 		return d, err
 	}
-	if cfg != nil {
-		base := cfg.SecretValues()
-		d.Redact = func(secrets ...config.Secret) {
-			s.scrubber.Set(append(append([]config.Secret(nil), base...), secrets...)...)
-		}
-	}
+	d.Redact = s.scrubber.Add
 	if testHooks != nil {
 		testHooks(s.environ, &d)
 	}
@@ -94,7 +88,7 @@ func (s *session) printActions(out rotate.Outcome) {
 // writes (apply) observes anything. It returns exitOK to go on, or the exit status after
 // printing why it cannot.
 func (s *session) recoverRotation(ctx context.Context, eng *reconcile.Engine) int {
-	d, err := s.rotationDeps(eng, nil)
+	d, err := s.rotationDeps(eng)
 	if err != nil {
 		s.errorf("akminio: %v\n", err)
 		return exitFailure

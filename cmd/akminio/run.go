@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"os"
 	"os/signal"
@@ -48,7 +49,8 @@ func runDaemon(ctx context.Context, s *session) int {
 		Config:     cfg,
 		NewRunner:  func(c *config.Config) (daemon.Runner, error) { return newEngine(c, log) },
 		Reload:     func() (*config.Config, error) { return s.reloadConfig(log) },
-		Rotate:     func(ctx context.Context, c *config.Config) error { return scheduledRotation(ctx, c, log) },
+		Rotate:     func(ctx context.Context, c *config.Config) error { return s.scheduledRotation(ctx, c, log) },
+		Recover:    func(ctx context.Context, c *config.Config) (string, error) { return s.startupRecovery(ctx, c, log) },
 		Hangup:     hup,
 		Logger:     log,
 		Registerer: prometheus.NewRegistry(),
@@ -68,17 +70,44 @@ func runDaemon(ctx context.Context, s *session) int {
 
 // scheduledRotation is the scheduled rotation (spec section 6) with the config in force; the
 // daemon runs it exclusively, counts and alerts its result.
-func scheduledRotation(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
-	eng, err := newEngine(cfg, log)
-	if err != nil {
-		return err
-	}
-	deps, err := rotate.FromEngine(eng)
+func (s *session) scheduledRotation(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
+	deps, err := s.daemonRotationDeps(cfg, log)
 	if err != nil {
 		return err
 	}
 	_, err = rotate.Run(ctx, deps)
 	return err
+}
+
+// startupRecovery finishes or rolls back a rotation a crash interrupted, before the daemon's
+// first run. It returns "" when there was none, else the daemon's rotation result.
+func (s *session) startupRecovery(ctx context.Context, cfg *config.Config, log *zap.Logger) (string, error) {
+	deps, err := s.daemonRotationDeps(cfg, log)
+	if err != nil {
+		return "", err
+	}
+	out, err := rotate.Recover(ctx, deps)
+	for _, a := range out.Actions {
+		log.Info("rotation recovery", zap.String("action", a))
+	}
+	switch {
+	case err != nil:
+		return daemon.RotationFailed, err
+	case out.Result == rotate.Rotated:
+		return daemon.RotationSuccess, nil
+	case out.Result == rotate.RolledBack:
+		return daemon.RotationRolledBack, errors.New("a rotation interrupted by a crash was rolled back")
+	}
+	return "", nil
+}
+
+// daemonRotationDeps builds a rotation's dependencies for the daemon from cfg.
+func (s *session) daemonRotationDeps(cfg *config.Config, log *zap.Logger) (rotate.Deps, error) {
+	eng, err := newEngine(cfg, log)
+	if err != nil {
+		return rotate.Deps{}, err
+	}
+	return s.rotationDeps(eng)
 }
 
 // reloadConfig re-reads the config file for a SIGHUP reload, as loadConfig does at start,

@@ -18,9 +18,13 @@ import (
 )
 
 // Scrubber replaces every occurrence of a registered secret value in encoded log lines with
-// config.Redacted. It is safe for concurrent use; Set swaps the secrets on a config reload.
+// config.Redacted. It is safe for concurrent use; Set swaps the config's secrets on a reload,
+// Add registers secrets learnt at run time (a rotation's old and new client secret) for the
+// rest of the process's life.
 type Scrubber struct {
 	mu       sync.RWMutex
+	base     []config.Secret   // the config's, replaced by Set
+	extra    []config.Secret   // added by Add, kept
 	replacer *strings.Replacer // nil when there is nothing to scrub
 }
 
@@ -31,10 +35,26 @@ func NewScrubber(secrets ...config.Secret) *Scrubber {
 	return s
 }
 
-// Set replaces the secrets to scrub.
+// Set replaces the config's secrets to scrub; secrets registered with Add stay.
 func (s *Scrubber) Set(secrets ...config.Secret) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.base = slices.Clone(secrets)
+	s.rebuild()
+}
+
+// Add registers more secrets to scrub, on top of the config's.
+func (s *Scrubber) Add(secrets ...config.Secret) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.extra = append(s.extra, secrets...)
+	s.rebuild()
+}
+
+// rebuild makes the replacer for base and extra; s.mu is held.
+func (s *Scrubber) rebuild() {
 	var patterns []string
-	for _, sec := range secrets {
+	for _, sec := range slices.Concat(s.base, s.extra) {
 		if !sec.IsSet() {
 			continue
 		}
@@ -59,9 +79,7 @@ func (s *Scrubber) Set(secrets ...config.Secret) {
 		}
 		r = strings.NewReplacer(args...)
 	}
-	s.mu.Lock()
 	s.replacer = r
-	s.mu.Unlock()
 }
 
 // Scrub returns line with every secret replaced by config.Redacted.

@@ -83,6 +83,20 @@ func TestScrubberSetOnReload(t *testing.T) {
 	}
 }
 
+// TestScrubberAddSurvivesReload: a rotation's secrets, added at run time, stay scrubbed
+// when a reload replaces the config's secrets.
+func TestScrubberAddSurvivesReload(t *testing.T) {
+	var buf bytes.Buffer
+	s := NewScrubber(secret)
+	log, _ := New(config.Log{Level: "info", Format: "json"}, &buf, s)
+	s.Add("rotated-client-secret")
+	s.Set("config-secret-after-reload")
+	log.Info("x", zap.String("a", "rotated-client-secret"), zap.String("b", "config-secret-after-reload"))
+	if strings.Contains(buf.String(), "rotated-client-secret") || strings.Contains(buf.String(), "config-secret-after-reload") {
+		t.Errorf("a secret leaked: %s", buf.String())
+	}
+}
+
 func TestLevelAndFormat(t *testing.T) {
 	var buf bytes.Buffer
 	log, err := New(config.Log{Level: "warn", Format: "json"}, &buf, nil)

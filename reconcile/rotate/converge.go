@@ -163,7 +163,7 @@ func (r *rotation) readMinIO(ctx context.Context) (*reconcile.ObservedOpenID, er
 // Failed (intent kept) when not.
 func (r *rotation) rollback(ctx context.Context, cause error) (Outcome, error) {
 	r.d.Log.Error("rotation failed, putting the old client secret back", zap.String("error", hide(cause.Error(), r.in)))
-	r.out.did("failed: %s", hide(cause.Error(), r.in))
+	r.out.did("rolling back, because: %s", hide(cause.Error(), r.in))
 	r.in.LastError = hide(cause.Error(), r.in)
 	saveErr := r.step(StepRollingBack)
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.d.RollbackTimeout)

@@ -35,23 +35,33 @@ var hookBinary struct {
 
 func buildHookBinary(t *testing.T) string {
 	t.Helper()
-	hookBinary.once.Do(func() {
-		dir, err := os.MkdirTemp("", "akminio-rotate-e2e-")
-		if err != nil {
-			hookBinary.err = err
-			return
-		}
-		hookBinary.path = filepath.Join(dir, "akminio")
-		cmd := exec.Command("go", "build", "-tags", "akminio_testhooks", "-o", hookBinary.path, "./cmd/akminio")
-		cmd.Dir = filepath.Join("..", "..")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			hookBinary.err = fmt.Errorf("go build -tags akminio_testhooks ./cmd/akminio: %w\n%s", err, out)
-		}
-	})
+	hookBinary.once.Do(func() { hookBinary.path, hookBinary.err = buildHooks() })
 	if hookBinary.err != nil {
 		t.Fatal(hookBinary.err)
 	}
 	return hookBinary.path
+}
+
+// buildHooks builds the binary into a fixed folder under the temporary directory (one
+// binary, replaced by each test process: written under a temporary name, then renamed).
+func buildHooks() (string, error) {
+	dir := filepath.Join(os.TempDir(), fmt.Sprintf("akminio-rotate-e2e-%d", os.Getuid()))
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", err
+	}
+	tmp, err := os.CreateTemp(dir, "akminio-*.tmp")
+	if err != nil {
+		return "", err
+	}
+	tmp.Close()
+	defer os.Remove(tmp.Name())
+	cmd := exec.Command("go", "build", "-tags", "akminio_testhooks", "-o", tmp.Name(), "./cmd/akminio")
+	cmd.Dir = filepath.Join("..", "..")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build -tags akminio_testhooks ./cmd/akminio: %w\n%s", err, out)
+	}
+	path := filepath.Join(dir, "akminio")
+	return path, os.Rename(tmp.Name(), path)
 }
 
 // e2e is a real MinIO and the authentik simulator (e2eenv), with adapters of its own to look
@@ -68,6 +78,9 @@ type e2e struct {
 
 func startE2E(t *testing.T) *e2e {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("end to end with a real MinIO: not in -short mode")
+	}
 	x := &e2e{t: t, env: e2eenv.Start(t), secrets: map[config.Secret]bool{}}
 	x.reload()
 	t.Cleanup(x.checkLogs)
@@ -311,4 +324,3 @@ func (x *e2e) deps() rotate.Deps {
 		Authentik: x.ak, MinIO: x.mc,
 	}
 }
-

@@ -236,7 +236,9 @@ func TestE2ERefusals(t *testing.T) {
 	check(78, `mode is "report"`, "rotate-secret")
 	cfgWith(func(c map[string]any) { c["minio"].(map[string]any)["restart"] = "never" })
 	check(78, `minio.restart is "never"`, "rotate-secret")
-	cfgWith(func(c map[string]any) { c["authentik"].(map[string]any)["provider"].(map[string]any)["signing_key"] = "" })
+	cfgWith(func(c map[string]any) {
+		c["authentik"].(map[string]any)["provider"].(map[string]any)["signing_key"] = ""
+	})
 	check(78, "authentik.provider.signing_key is not set", "rotate-secret")
 	cfgWith(func(map[string]any) {})
 

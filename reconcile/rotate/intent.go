@@ -106,12 +106,13 @@ func LoadIntent(dir string) (*Intent, error) {
 		return nil, fmt.Errorf("rotation intent: read: %w", err)
 	}
 	var j intentJSON
+	const fix = "check which secret authentik's provider and MinIO hold, make them equal, remove the file and run akminio apply"
 	if err := json.Unmarshal(b, &j); err != nil {
 		// json's syntax errors carry offsets, never the input.
-		return nil, fmt.Errorf("rotation intent %s: %w", path, err)
+		return nil, fmt.Errorf("rotation intent %s: %w (%s)", path, err, fix)
 	}
 	if j.Version != intentVersion || j.OldSecret == "" || j.NewSecret == "" || j.ProviderPK == 0 || j.Target == "" {
-		return nil, fmt.Errorf("rotation intent %s: incomplete or of an unknown version %d", path, j.Version)
+		return nil, fmt.Errorf("rotation intent %s: incomplete or of an unknown version %d (%s)", path, j.Version, fix)
 	}
 	return &Intent{
 		Old: config.Secret(j.OldSecret), New: config.Secret(j.NewSecret), Step: j.Step,
