@@ -125,6 +125,8 @@ func validateBindings(c *Config, p *problems) {
 		key := fmt.Sprintf("bindings[%d]", i)
 		if strings.TrimSpace(b.Group) == "" {
 			p.add(key+".group", "is required (the authentik group name)")
+		} else if strings.ContainsRune(b.Group, 0) {
+			p.add(key+".group", "contains a NUL character, which authentik cannot store in a group name")
 		} else if j, dup := seen[b.Group]; dup {
 			p.add(key+".group", "group %q is already bound in bindings[%d]; list all its policies there", b.Group, j)
 		} else {
