@@ -62,9 +62,13 @@ func (st *store) pyUser(u *record) *pyexpr.User {
 	out := &pyexpr.User{PK: u.num, Username: str(u.f["username"]), Name: str(u.f["name"]),
 		Email: str(u.f["email"]), IsActive: u.f["is_active"] != false, Groups: []pyexpr.Group{}}
 	out.Attributes, _ = u.f["attributes"].(map[string]any)
+	direct := map[string]bool{}
+	for _, id := range st.userGroups(u.num) {
+		direct[id] = true
+	}
 	for _, g := range st.allGroups(u.num) {
 		attrs, _ := g.f["attributes"].(map[string]any)
-		out.Groups = append(out.Groups, pyexpr.Group{PK: g.id, Name: str(g.f["name"]), Attributes: attrs})
+		out.Groups = append(out.Groups, pyexpr.Group{PK: g.id, Name: str(g.f["name"]), Attributes: attrs, Direct: direct[g.id]})
 	}
 	return out
 }

@@ -195,6 +195,7 @@ class Group:
         self.pk = self.group_uuid = d.get("pk") or ""
         self.name = d.get("name") or ""
         self.attributes = d.get("attributes") or {}
+        self.direct = bool(d.get("direct"))
 
     def __str__(self):
         return f"Group {self.name}"
@@ -213,8 +214,9 @@ def _merge(base, other):
 
 
 class User:
-    """An authentik User row. Groups hold direct AND ancestor groups (the caller resolves them),
-    so groups.all() here equals all_groups() of the real model."""
+    """An authentik User row. Groups hold direct AND ancestor groups (the caller resolves them):
+    all_groups() returns them all, as the real model's does; groups / ak_groups (the
+    membership relation) only the direct ones."""
 
     def __init__(self, d):
         self.pk = self.id = d.get("pk")
@@ -226,7 +228,7 @@ class User:
         self.is_authenticated = True  # Django's AbstractBaseUser: always True for a User row
         self.is_anonymous = False
         self._groups = [Group(g) for g in (d.get("groups") or [])]
-        self.groups = self.ak_groups = QuerySet(self._groups)
+        self.groups = self.ak_groups = QuerySet([g for g in self._groups if g.direct])
         self._names = {g.name for g in self._groups}
 
     def all_groups(self):

@@ -68,6 +68,9 @@ type Group struct {
 	PK         string         `json:"pk"`
 	Name       string         `json:"name"`
 	Attributes map[string]any `json:"attributes"`
+	// Direct marks a group the user is a member of itself, not through a child group:
+	// user.ak_groups (as in the built-in profile mapping's "groups" claim) lists only these.
+	Direct bool `json:"direct"`
 }
 
 // Job is one expression and its input, for EvaluateMany.

@@ -221,3 +221,23 @@ func TestTimeout(t *testing.T) {
 		t.Fatalf("want deadline exceeded, got %v", err)
 	}
 }
+
+// TestDirectGroupsOnly: user.ak_groups is the membership relation (direct groups, as the
+// built-in profile mapping's "groups" claim lists them), while ak_is_group_member also sees
+// ancestor groups through all_groups().
+func TestDirectGroupsOnly(t *testing.T) {
+	u := &User{PK: 7, Username: "dave", IsActive: true, Groups: []Group{
+		{PK: "g1", Name: "Minio interns", Direct: true},
+		{PK: "g2", Name: "Minio users"}, // the parent of Minio interns
+	}}
+	const expr = `return {"groups": [g.name for g in request.user.ak_groups.all()],
+        "member": ak_is_group_member(request.user, name="Minio users")}`
+	got, err := Evaluate(context.Background(), expr, Input{User: u})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]any{"groups": []any{"Minio interns"}, "member": true}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("got %#v, want %#v", got, want)
+	}
+}
