@@ -15,6 +15,7 @@ import (
 
 	"github.com/akminio/akminio/config"
 	"github.com/akminio/akminio/internal/e2eenv"
+	"github.com/akminio/akminio/internal/e2eenv/e2eenvtest"
 	"github.com/akminio/akminio/reconcile"
 	"github.com/akminio/akminio/reconcile/authentik"
 	"github.com/akminio/akminio/reconcile/minio"
@@ -37,7 +38,7 @@ const (
 // canary users (verification adds their previews), and restrict_access true (the
 // application's policy bindings are listed too: 1,000 bindings are ~10 more pages).
 func BenchmarkInSync(b *testing.B) {
-	env := e2eenv.Start(b)
+	env := e2eenvtest.Start(b)
 	if err := seedEstate(env); err != nil {
 		b.Fatal(err)
 	}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/akminio/akminio/internal/aksim/aksimtest"
 	"github.com/akminio/akminio/internal/e2eenv"
+	"github.com/akminio/akminio/internal/e2eenv/e2eenvtest"
 	"github.com/akminio/akminio/reconcile"
 )
 
@@ -43,7 +44,7 @@ type suite struct {
 // run runs the akminio binary against the environment and records its output.
 func (s *suite) run(t testing.TB, args ...string) (stdout, stderr string, exit int) {
 	t.Helper()
-	stdout, stderr, exit = s.env.Akminio(t, args...)
+	stdout, stderr, exit = e2eenvtest.Akminio(t, s.env, args...)
 	s.seen.WriteString(stdout)
 	s.seen.WriteString(stderr)
 	return stdout, stderr, exit
@@ -53,7 +54,7 @@ func (s *suite) run(t testing.TB, args ...string) (stdout, stderr string, exit i
 // runs the first apply, which must create everything and exit 0.
 func newSuite(t *testing.T) *suite {
 	t.Helper()
-	env := e2eenv.Start(t)
+	env := e2eenvtest.Start(t)
 	adm, err := env.MinIO.AdminClient()
 	if err != nil {
 		t.Fatal(err)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/akminio/akminio/internal/aksim/aksimtest"
 	"github.com/akminio/akminio/internal/e2eenv"
+	"github.com/akminio/akminio/internal/e2eenv/e2eenvtest"
 )
 
 // guideExpression is the scope mapping of authentik's MinIO integration guide (its
@@ -31,7 +32,7 @@ return None
 // and STS logins show that the setup works: an admin reads and writes, a readonly user
 // only reads, a user in no group is refused.
 func TestProofByHand(t *testing.T) {
-	env := e2eenv.Start(t)
+	env := e2eenvtest.Start(t)
 	ctx := context.Background()
 	s := &suite{env: env, ak: aksimtest.Client(env.AK)}
 

@@ -113,6 +113,13 @@ func TestNewDesired(t *testing.T) {
 	if d.Provider.Name != "MinIO" || d.Provider.ClientID != "" || d.Application.Slug != "minio" || d.Restart != config.RestartAuto {
 		t.Errorf("provider/application/restart not copied: %+v %+v %q", d.Provider, d.Application, d.Restart)
 	}
+	// Verification computes what each canary user should get from these two.
+	if !reflect.DeepEqual(d.Bindings, cfg.Bindings) || d.Match != cfg.Match {
+		t.Errorf("Bindings/Match not copied: %+v %q, want %+v %q", d.Bindings, d.Match, cfg.Bindings, cfg.Match)
+	}
+	if got := ExpectedPolicies(d.Bindings, d.Match, []string{"Minio users"}); !reflect.DeepEqual(got, []string{"readonly", "my-custom-policy"}) {
+		t.Errorf("a member of Minio users is expected to get %q", got)
+	}
 }
 
 func TestNewDesiredNamedTarget(t *testing.T) {

@@ -7,13 +7,14 @@ import (
 	"testing"
 
 	"github.com/akminio/akminio/internal/e2eenv"
+	"github.com/akminio/akminio/internal/e2eenv/e2eenvtest"
 )
 
 // TestEnvironment checks what the environment promises: the config is valid for the
 // real binary and holds no secret, secret files are private, the demo users exist, and
 // after an apply the demo logins give what the bindings say.
 func TestEnvironment(t *testing.T) {
-	env := e2eenv.Start(t)
+	env := e2eenvtest.Start(t)
 
 	raw, err := os.ReadFile(env.ConfigPath)
 	if err != nil {
@@ -37,10 +38,10 @@ func TestEnvironment(t *testing.T) {
 		t.Errorf("members of %q = %v, want [dave]", e2eenv.GroupInterns, got)
 	}
 
-	if _, stderr, code := env.Akminio(t, "check-config"); code != 0 {
+	if _, stderr, code := e2eenvtest.Akminio(t, env, "check-config"); code != 0 {
 		t.Fatalf("check-config exit %d:\n%s", code, stderr)
 	}
-	if _, _, code := env.Akminio(t, "apply"); code != 0 {
+	if _, _, code := e2eenvtest.Akminio(t, env, "apply"); code != 0 {
 		t.Fatalf("apply exit %d, want 0", code)
 	}
 	ctx := context.Background()
@@ -56,7 +57,7 @@ func TestEnvironment(t *testing.T) {
 // TestWriteConfigMovesInlineSecrets checks that an inline secret in a config given to
 // WriteConfig lands in a 0600 file, not in config.yaml.
 func TestWriteConfigMovesInlineSecrets(t *testing.T) {
-	env := e2eenv.Start(t)
+	env := e2eenvtest.Start(t)
 	cfg := env.DefaultConfig()
 	ak := cfg["authentik"].(map[string]any)
 	ak["token"] = "inline-secret-token-1234"

@@ -19,6 +19,7 @@ import (
 
 	"github.com/akminio/akminio/config"
 	"github.com/akminio/akminio/internal/e2eenv"
+	"github.com/akminio/akminio/internal/e2eenv/e2eenvtest"
 	"github.com/akminio/akminio/reconcile"
 	"github.com/akminio/akminio/reconcile/authentik"
 	"github.com/akminio/akminio/reconcile/minio"
@@ -81,7 +82,7 @@ func startE2E(t *testing.T) *e2e {
 	if testing.Short() {
 		t.Skip("end to end with a real MinIO: not in -short mode")
 	}
-	x := &e2e{t: t, env: e2eenv.Start(t), secrets: map[config.Secret]bool{}}
+	x := &e2e{t: t, env: e2eenvtest.Start(t), secrets: map[config.Secret]bool{}}
 	x.reload()
 	t.Cleanup(x.checkLogs)
 	return x
@@ -108,7 +109,7 @@ func (x *e2e) reload() {
 // akminio runs the hook binary with args, --config and the extra environment.
 func (x *e2e) akminio(extraEnv []string, args ...string) (stdout, stderr string, exit int) {
 	x.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), e2eenv.CommandTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), e2eenvtest.CommandTimeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, buildHookBinary(x.t), append(args, "--config", x.env.ConfigPath)...)
 	for _, kv := range os.Environ() {

@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/akminio/akminio/internal/e2eenv"
+	"github.com/akminio/akminio/internal/e2eenv/e2eenvtest"
 	"github.com/akminio/akminio/internal/miniotest"
 )
 
@@ -26,7 +26,7 @@ func demoArgs(t *testing.T, parent string, extra ...string) []string {
 	if _, err := os.Stat(bin); err != nil {
 		t.Fatalf("no MinIO binary at %s (%v): run `make minio`, or set %s", bin, err, miniotest.BinaryEnv)
 	}
-	return append([]string{"-akminio", e2eenv.Binary(t), "-minio", bin, "-dir", parent}, extra...)
+	return append([]string{"-akminio", e2eenvtest.Binary(t), "-minio", bin, "-dir", parent}, extra...)
 }
 
 func TestDemoShowsEachUsersAccessAndStopsEverything(t *testing.T) {

@@ -1,22 +1,146 @@
-// Package e2eenvtest is a short import path for the test side of internal/e2eenv: Start
-// and Binary here are e2eenv.Start and e2eenv.Binary. Run the binary against an
-// environment with env.Akminio(t, "plan", "--output", "json").
+// Package e2eenvtest is the test side of internal/e2eenv: Start sets up an environment for a
+// test, Binary builds the akminio binary once per test process, and Akminio runs it against
+// an environment. It is kept apart so that programs using e2eenv (the demo) do not link
+// package testing.
 package e2eenvtest
 
 import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/akminio/akminio/internal/e2eenv"
+	"github.com/akminio/akminio/internal/miniotest"
 )
 
-// Start sets up an e2eenv.Env in t.TempDir() and closes it when the test ends.
+// CommandTimeout bounds one run of the akminio binary in Akminio.
+const CommandTimeout = 3 * time.Minute
+
+// Start sets up an environment in t.TempDir() and closes it when the test ends. A missing
+// MinIO binary fails the test (never skips it); so does a response of the simulator that
+// breaks authentik's OpenAPI contract. What the simulator logs goes to t.Logf.
 func Start(t testing.TB) *e2eenv.Env {
 	t.Helper()
-	return e2eenv.Start(t)
+	bin := miniotest.BinaryPath()
+	if _, err := os.Stat(bin); err != nil {
+		t.Fatalf("e2eenv: no MinIO binary at %s (%v): run `make minio` (or scripts/minio.sh ensure), or set %s",
+			bin, err, miniotest.BinaryEnv)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	e, err := e2eenv.Setup(ctx, e2eenv.Options{
+		Dir:         t.TempDir(),
+		MinIOBin:    bin,
+		Logf:        t.Logf,
+		OnViolation: func(err error) { t.Errorf("authentik simulator: %v", err) },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() && e.MinIO != nil {
+			t.Logf("e2eenv: last lines of the MinIO log %s:\n%s", e.MinIO.LogPath, e.MinIO.LogTail(40))
+		}
+		if err := e.Close(); err != nil {
+			t.Errorf("e2eenv: close: %v", err)
+		}
+	})
+	return e
 }
 
-// Binary builds ./cmd/akminio once per test process and returns its path.
+var build struct {
+	once sync.Once
+	path string
+	err  error
+}
+
+// Binary builds ./cmd/akminio once per test process and returns the binary's path. The
+// binary goes to a fixed folder under the system's temporary directory, written under a
+// temporary name and renamed into place, so test processes running at once never see a
+// half-written file.
 func Binary(t testing.TB) string {
 	t.Helper()
-	return e2eenv.Binary(t)
+	build.once.Do(func() { build.path, build.err = buildBinary() })
+	if build.err != nil {
+		t.Fatal(build.err)
+	}
+	return build.path
+}
+
+func buildBinary() (string, error) {
+	_, file, _, ok := runtime.Caller(0)
+	if !ok {
+		return "", errors.New("e2eenv: cannot locate the module's source to build akminio")
+	}
+	root := filepath.Join(filepath.Dir(file), "..", "..", "..")
+	dir := filepath.Join(os.TempDir(), fmt.Sprintf("akminio-e2e-%d", os.Getuid()))
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", fmt.Errorf("e2eenv: %w", err)
+	}
+	tmp, err := os.CreateTemp(dir, "akminio-*.tmp")
+	if err != nil {
+		return "", fmt.Errorf("e2eenv: %w", err)
+	}
+	tmp.Close()
+	defer os.Remove(tmp.Name())
+	cmd := exec.Command("go", "build", "-o", tmp.Name(), "./cmd/akminio")
+	cmd.Dir = root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("e2eenv: go build ./cmd/akminio: %w\n%s", err, out)
+	}
+	path := filepath.Join(dir, "akminio")
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return "", fmt.Errorf("e2eenv: %w", err)
+	}
+	return path, nil
+}
+
+// Akminio runs the akminio binary (Binary) with args and "--config", e.ConfigPath, and
+// returns its output and exit status. The caller's AKMINIO_* and CREDENTIALS_DIRECTORY
+// variables are not passed on, so only the config decides. A run that cannot start or
+// outlives CommandTimeout fails the test. The command line, exit status and output go to
+// t.Logf.
+func Akminio(t testing.TB, e *e2eenv.Env, args ...string) (stdout, stderr string, exit int) {
+	t.Helper()
+	bin := Binary(t)
+	ctx, cancel := context.WithTimeout(context.Background(), CommandTimeout)
+	defer cancel()
+	full := append(append([]string{}, args...), "--config", e.ConfigPath)
+	cmd := exec.CommandContext(ctx, bin, full...)
+	cmd.Env = cleanEnv(os.Environ())
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	var ee *exec.ExitError
+	switch {
+	case ctx.Err() != nil:
+		t.Fatalf("akminio %s: did not finish within %s\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), CommandTimeout, out.String(), errb.String())
+	case errors.As(err, &ee):
+		exit = ee.ExitCode()
+	case err != nil:
+		t.Fatalf("akminio %s: %v", strings.Join(args, " "), err)
+	}
+	t.Logf("$ akminio %s  (exit %d)\n--- stdout:\n%s--- stderr:\n%s", strings.Join(args, " "), exit, out.String(), errb.String())
+	return out.String(), errb.String(), exit
+}
+
+// cleanEnv drops the variables that would change how akminio reads its config.
+func cleanEnv(env []string) []string {
+	out := make([]string, 0, len(env))
+	for _, kv := range env {
+		if strings.HasPrefix(kv, "AKMINIO_") || strings.HasPrefix(kv, "CREDENTIALS_DIRECTORY=") {
+			continue
+		}
+		out = append(out, kv)
+	}
+	return out
 }
