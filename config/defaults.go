@@ -2,8 +2,10 @@ package config
 
 // defaults returns the default value of every key that has one, as a koanf map loaded
 // before the file, so that a key the file sets (even to "" or []) wins. The values are the
-// ones example-config.yaml documents. Keys with no default (authentik.url,
-// application.slug, provider.name, provider.redirect_uris, minio.endpoint) are required.
+// ones example-config.yaml documents; its site-specific values (authentik.url,
+// application.launch_url, provider.redirect_uris, minio.endpoint, the secret files) are
+// not defaults. Keys with no default (authentik.url, provider.redirect_uris,
+// minio.endpoint) are required.
 func defaults() map[string]any {
 	return map[string]any{
 		"authentik": map[string]any{
@@ -13,10 +15,12 @@ func defaults() map[string]any {
 			"create_groups":        false,
 			"restrict_access":      false,
 			"application": map[string]any{
+				"slug":       "minio",
 				"name":       "MinIO",
 				"launch_url": "",
 			},
 			"provider": map[string]any{
+				"name":               "MinIO",
 				"client_id":          "",
 				"signing_key":        "authentik Self-signed Certificate",
 				"authorization_flow": "default-provider-authorization-implicit-consent",

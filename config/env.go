@@ -49,9 +49,11 @@ func envKey(name string) string {
 
 // envProvider reads the AKMINIO_* overrides from environ. Secret keys are left to
 // resolveSecrets (they have their own order of sources); AKMINIO_CONFIG is not a key.
-// A variable naming no key is ignored with a warning rather than failing, because the
-// prefix is shared with tooling (AKMINIO_MINIO_BIN in the test suite, for one).
-func envProvider(environ []string, warn func(Warning)) *env.Env {
+// A variable inside a section of the config (AKMINIO_MINIO__ENDPONT) that names no key is
+// an unknown key, reported on p like one in the file. Any other variable naming no key is
+// ignored with a warning, because the prefix is shared with tooling (AKMINIO_MINIO_BIN in
+// the test suite, for one).
+func envProvider(environ []string, warn func(Warning), p *problems) *env.Env {
 	return env.Provider(".", env.Opt{
 		Prefix:      EnvPrefix,
 		EnvironFunc: func() []string { return environ },
@@ -63,11 +65,16 @@ func envProvider(environ []string, warn func(Warning)) *env.Env {
 			if isSecretKey(key) {
 				return "", nil
 			}
-			if key == "" || !isKnownKey(strings.Split(key, ".")) {
+			path := strings.Split(key, ".")
+			switch {
+			case key != "" && isKnownKey(path):
+				return key, value
+			case len(path) > 1 && isKnownKey(path[:1]):
+				p.add(key, "unknown key (set by %s)", name)
+			default:
 				warn(Warning{Key: name, Message: "names no config key (" + key + "); ignored"})
-				return "", nil
 			}
-			return key, value
+			return "", nil
 		},
 	})
 }

@@ -54,11 +54,11 @@ func Load(path string, environ []string) (*Config, []Warning, error) {
 	if err := k.Load(confmap.Provider(fileMap, ""), nil); err != nil {
 		return nil, nil, &Error{Problems: []string{path + ": " + err.Error()}}
 	}
-	if err := k.Load(envProvider(environ, warn), nil); err != nil {
+	var p problems
+	if err := k.Load(envProvider(environ, warn, &p), nil); err != nil {
 		return nil, warnings, &Error{Problems: []string{"environment: " + err.Error()}}
 	}
 
-	var p problems
 	cfg := decode(k, &p)
 	cfg.Path = abs
 	resolvePaths(cfg, filepath.Dir(abs))

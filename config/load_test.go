@@ -9,15 +9,17 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/knadh/koanf/parsers/yaml"
+	"github.com/knadh/koanf/providers/confmap"
+	"github.com/knadh/koanf/v2"
 )
 
 // minimal is a valid config with no secrets, for tests that add their own.
 const minimal = `
 authentik:
   url: https://authentik.example
-  application: {slug: minio}
   provider:
-    name: MinIO
     redirect_uris: [https://minio.example/oauth_callback]
 minio:
   endpoint: http://127.0.0.1:9000
@@ -83,6 +85,8 @@ func TestDefaultsFillEveryOptionalKey(t *testing.T) {
 	cfg, _ := mustLoad(t, writeConfig(t, minimal), nil)
 	checks := map[string]bool{
 		"application.name":      cfg.Authentik.Application.Name == "MinIO",
+		"application.slug":      cfg.Authentik.Application.Slug == "minio",
+		"provider.name":         cfg.Authentik.Provider.Name == "MinIO",
 		"provider.scopes":       slices.Equal(cfg.Authentik.Provider.Scopes, []string{"openid", "email", "profile"}),
 		"provider.signing_key":  cfg.Authentik.Provider.SigningKey == "authentik Self-signed Certificate",
 		"scope_mapping":         cfg.Authentik.ScopeMapping == ScopeMapping{Name: "OIDC-Scope-minio", Scope: "minio", Claim: "policy"},
@@ -221,5 +225,108 @@ func TestEndpointHelpers(t *testing.T) {
 	}
 	if cfg.MinIO.HostPort() != "127.0.0.1:9000" || cfg.MinIO.Secure() || cfg.MinIO.OpenID.ConfigTarget() != "identity_openid" {
 		t.Errorf("minio helpers: %q %v %q", cfg.MinIO.HostPort(), cfg.MinIO.Secure(), cfg.MinIO.OpenID.ConfigTarget())
+	}
+}
+
+// TestParsePolicyStatementFields: statement fields match case-insensitively, as in MinIO,
+// and a field MinIO would drop is an error rather than a silently wider policy.
+func TestParsePolicyStatementFields(t *testing.T) {
+	if _, err := ParsePolicy([]byte(`{"Version":"2012-10-17","Statement":[{"effect":"Allow","action":["s3:GetObject"],"resource":["arn:aws:s3:::b/*"],"Sid":"x"}]}`)); err != nil {
+		t.Errorf("lower-case field names: %v", err)
+	}
+	_, err := ParsePolicy([]byte(`{"Version":"2012-10-17","Statement":[{"Effect":"Deny","NotAction":["s3:GetObject"],"NotResource":["arn:aws:s3:::b/*"],"Principal":"*"}]}`))
+	if err == nil || !strings.Contains(err.Error(), `Statement[0] has unknown field "Principal"`) {
+		t.Errorf("err = %v, want Principal rejected", err)
+	}
+}
+
+// TestEnvironmentUnknownKey: a misspelt variable inside a config section is an unknown key,
+// as it would be in the file, not an override silently ignored.
+func TestEnvironmentUnknownKey(t *testing.T) {
+	_, warnings, err := Load(writeConfig(t, minimal), []string{
+		"AKMINIO_MINIO__ENDPONT=http://10.0.0.1:9000",
+		"AKMINIO_AUTHENTIK__PROVIDER__CLIENTID=x",
+		"AKMINIO_BINDINGS__0__GROUP=admins",
+		"AKMINIO_TEST_CRASH_AFTER=3", // no section: tooling's, warned about
+	})
+	want := "authentik.provider.clientid: unknown key (set by AKMINIO_AUTHENTIK__PROVIDER__CLIENTID)\n" +
+		"bindings.0.group: unknown key (set by AKMINIO_BINDINGS__0__GROUP)\n" +
+		"minio.endpont: unknown key (set by AKMINIO_MINIO__ENDPONT)"
+	if err == nil || err.Error() != want {
+		t.Errorf("err = %v\nwant %s", err, want)
+	}
+	if len(warnings) != 1 || warnings[0].Key != "AKMINIO_TEST_CRASH_AFTER" {
+		t.Errorf("warnings = %v", warnings)
+	}
+}
+
+// TestEveryExampleKeyHasAnEnvironmentVariable: each key the example sets (outside policy
+// documents, which are free-form) round-trips through its AKMINIO_ variable name and is
+// accepted as an override.
+func TestEveryExampleKeyHasAnEnvironmentVariable(t *testing.T) {
+	data, err := os.ReadFile("../testdata/example-config.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := yaml.Parser().Unmarshal(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := koanf.New(".")
+	if err := k.Load(confmap.Provider(m, ""), nil); err != nil {
+		t.Fatal(err)
+	}
+	keys := k.Keys()
+	if len(keys) < 50 {
+		t.Fatalf("only %d keys in the example", len(keys))
+	}
+	for _, key := range keys {
+		if strings.Contains(key, ".document.") {
+			continue
+		}
+		name := envName(key)
+		if got := envKey(name); got != key {
+			t.Errorf("%s: %s maps back to %q", key, name, got)
+		}
+		if !isKnownKey(strings.Split(key, ".")) {
+			t.Errorf("%s: %s is not accepted as an override", key, name)
+		}
+	}
+}
+
+// TestEnvironmentOverridesKeysWithUnderscores sets nested keys whose names hold underscores.
+func TestEnvironmentOverridesKeysWithUnderscores(t *testing.T) {
+	path := writeConfig(t, minimal)
+	cfg, _ := mustLoad(t, path, []string{
+		"AKMINIO_AUTHENTIK__INSECURE_SKIP_VERIFY=true",
+		"AKMINIO_MINIO__INSECURE_SKIP_VERIFY=1",
+		"AKMINIO_HTTP__HOOK_TOKEN_FILE=hook-token",
+		"AKMINIO_AUTHENTIK__PROVIDER__SIGNING_KEY=my key",
+		"AKMINIO_AUTHENTIK__APPLICATION__LAUNCH_URL=https://console.example",
+		"AKMINIO_MINIO__OPENID__CONFIG_NAME=authentik",
+		"AKMINIO_MINIO__OPENID__CLAIM_NAME=groups",
+		"AKMINIO_AUTHENTIK__SCOPE_MAPPING__CLAIM=groups",
+		"AKMINIO_AUTHENTIK__PROVIDER__REDIRECT_URIS=https://a.example/cb,https://b.example/cb",
+		"AKMINIO_VERIFY__USERS=alice, bob",
+		"AKMINIO_ALERTS__WEBHOOK_URL=https://hooks.example/akminio",
+		"AKMINIO_LOG__FORMAT=console",
+	})
+	dir := filepath.Dir(path)
+	for what, ok := range map[string]bool{
+		"authentik.insecure_skip_verify": cfg.Authentik.InsecureSkipVerify,
+		"minio.insecure_skip_verify":     cfg.MinIO.InsecureSkipVerify,
+		"http.hook_token_file":           cfg.HTTP.HookTokenFile == filepath.Join(dir, "hook-token"),
+		"provider.signing_key":           cfg.Authentik.Provider.SigningKey == "my key",
+		"application.launch_url":         cfg.Authentik.Application.LaunchURL == "https://console.example",
+		"openid.config_name":             cfg.MinIO.OpenID.ConfigTarget() == "identity_openid:authentik",
+		"claims":                         cfg.MinIO.OpenID.ClaimName == "groups" && cfg.Authentik.ScopeMapping.Claim == "groups",
+		"redirect_uris":                  slices.Equal(cfg.Authentik.Provider.RedirectURIs, []string{"https://a.example/cb", "https://b.example/cb"}),
+		"verify.users":                   slices.Equal(cfg.Verify.Users, []string{"alice", "bob"}),
+		"alerts.webhook_url":             cfg.Alerts.WebhookURL == "https://hooks.example/akminio",
+		"log.format":                     cfg.Log.Format == "console",
+	} {
+		if !ok {
+			t.Errorf("%s not overridden", what)
+		}
 	}
 }

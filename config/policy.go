@@ -135,6 +135,9 @@ func ParsePolicy(doc []byte) ([]byte, error) {
 	default:
 		return nil, errors.New("not an IAM policy: Statement must be a list of statements or one statement")
 	}
+	if err := checkStatementFields(top["Statement"].([]any)); err != nil {
+		return nil, err
+	}
 	norm, err := json.Marshal(top)
 	if err != nil {
 		return nil, fmt.Errorf("not an IAM policy: %v", err)
@@ -143,4 +146,26 @@ func ParsePolicy(doc []byte) ([]byte, error) {
 		return nil, fmt.Errorf("not an IAM policy: %v", err)
 	}
 	return norm, nil
+}
+
+// statementFields are the fields of a MinIO policy statement.
+var statementFields = []string{"Sid", "Effect", "Action", "NotAction", "Resource", "NotResource", "Condition"}
+
+// checkStatementFields rejects a statement field MinIO does not know. MinIO's parser drops
+// such a field silently, so a misspelt "Condtion" would make the stored policy grant more
+// than the one written. Field names match case-insensitively, as MinIO's do.
+func checkStatementFields(statements []any) error {
+	for i, st := range statements {
+		m, ok := st.(map[string]any)
+		if !ok {
+			return fmt.Errorf("not an IAM policy: Statement[%d] must be an object", i)
+		}
+		for k := range m {
+			if !slices.ContainsFunc(statementFields, func(f string) bool { return strings.EqualFold(f, k) }) {
+				return fmt.Errorf("not an IAM policy: Statement[%d] has unknown field %q (a statement has %s); MinIO would drop it silently",
+					i, k, strings.Join(statementFields, ", "))
+			}
+		}
+	}
+	return nil
 }

@@ -210,17 +210,19 @@ func (a *alerter) run(ctx context.Context) {
 	}
 }
 
-// drain waits until every queued alert has been delivered (or given up), or ctx ends.
-func (a *alerter) drain(ctx context.Context) {
+// drain waits until every queued alert has been delivered (or given up), or ctx ends; it
+// says whether the queue was emptied.
+func (a *alerter) drain(ctx context.Context) bool {
 	t := time.NewTicker(50 * time.Millisecond)
 	defer t.Stop()
 	for a.inflight.Load() > 0 {
 		select {
 		case <-ctx.Done():
-			return
+			return false
 		case <-t.C:
 		}
 	}
+	return true
 }
 
 // deliver POSTs d with retries and exponential backoff; 4xx answers other than 429 are not

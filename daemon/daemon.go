@@ -33,13 +33,11 @@ import (
 
 // Defaults of the Options bounds.
 const (
-	// DefaultRunTimeout bounds one run (observe, apply, a MinIO restart, verify). A MinIO
-	// restart waits for IAM to be ready, which takes seconds; 5 minutes leaves room for slow
-	// backends and their own timeouts while still catching a hung run.
-	DefaultRunTimeout = 5 * time.Minute
+	// DefaultRunTimeout bounds one run: the engine's own bound (see reconcile.DefaultRunTimeout).
+	DefaultRunTimeout = reconcile.DefaultRunTimeout
 	// DefaultShutdownTimeout bounds how long SIGTERM waits for a run in progress to finish
-	// before cancelling it, and then the HTTP shutdown. systemd's default TimeoutStopSec is
-	// 90 s, so this stays well inside it.
+	// before cancelling it; the steps after it (alerts, HTTP) take a quarter of it at most
+	// each. The whole shutdown stays inside the unit's TimeoutStopSec=60.
 	DefaultShutdownTimeout = 30 * time.Second
 	// DefaultAlertResend is how often active Alertmanager alerts are sent again.
 	DefaultAlertResend = time.Minute
@@ -113,8 +111,8 @@ type Options struct {
 	// StuckGrace is how long past RunTimeout work may take before the loop counts as stuck
 	// (/healthz 503, no more watchdog pings); 0: 30 s.
 	StuckGrace time.Duration
-	// Heartbeat is how often the idle run loop wakes to prove it is alive; 0: 2 s (or half
-	// the systemd watchdog interval when that is shorter).
+	// Heartbeat is how often the idle run loop wakes to prove it is alive (/healthz); 0: 2 s.
+	// The systemd watchdog has its own ticker in the loop, at half WATCHDOG_USEC.
 	Heartbeat time.Duration
 }
 

@@ -28,66 +28,14 @@ func TestEndToEnd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end test; -short skips it")
 	}
-	mc := miniotest.Start(t)
-	sim := aksim.New(aksim.Options{Token: "e2e-authentik-token", Logf: t.Logf})
-	if err := sim.Start(""); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = sim.Close() })
-	if _, err := sim.AddGroup("Minio admins"); err != nil {
-		t.Fatal(err)
-	}
+	env := newE2EEnv(t)
+	mc, sim := env.mc, env.sim
 	hook := newReceiver(t)
-	bin := buildAkminio(t)
-	dir := t.TempDir()
-	listen := freeAddr(t)
-	cfgPath := filepath.Join(dir, "config.yaml")
-	good := fmt.Sprintf(`authentik:
-  url: %s
-  token: e2e-authentik-token
-  application: {slug: minio}
-  provider: {name: MinIO, redirect_uris: ["%s/oauth_callback"]}
-minio:
-  endpoint: %s
-  access_key: %s
-  secret_key: %s
-policies:
-  e2e-readers:
-    document:
-      Version: "2012-10-17"
-      Statement: [{Effect: Allow, Action: ["s3:GetObject"], Resource: ["arn:aws:s3:::e2e/*"]}]
-bindings:
-  - group: Minio admins
-    policies: [consoleAdmin, e2e-readers]
-state_dir: %s
-schedule: {reconcile: "@every 2s", jitter: 0s}
-http: {listen: "%s", hook_token: e2e-hook-token, debounce: 100ms}
-alerts: {webhook_url: "%s"}
-`, sim.URL(), mc.Endpoint, mc.Endpoint, mc.AccessKey, mc.SecretKey, filepath.Join(dir, "state"), listen, hook.srv.URL)
-	if err := os.MkdirAll(filepath.Join(dir, "state"), 0o700); err != nil {
-		t.Fatal(err)
-	}
+	good := env.config("@every 2s", fmt.Sprintf("alerts: {webhook_url: %q}\n", hook.srv.URL))
+	cfgPath := env.cfgPath
 	writeFile(t, cfgPath, good)
 	notify := listenNotify(t)
-
-	cmd := exec.Command(bin, "run", "--config", cfgPath)
-	cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+notify.path, "WATCHDOG_USEC=1000000")
-	logFile, _ := os.Create(filepath.Join(dir, "akminio.log"))
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		if t.Failed() {
-			b, _ := os.ReadFile(logFile.Name())
-			t.Logf("akminio log:\n%s", b)
-		}
-	})
-	base := "http://" + listen
-	h := &harness{t: t, url: base}
+	cmd, exited, h := env.run(t, "NOTIFY_SOCKET="+notify.path, "WATCHDOG_USEC=1000000")
 
 	notify.want(t, "READY=1")
 	waitStatus(t, h, "the first runs to reach in sync", func(st Status) bool {
@@ -163,6 +111,104 @@ alerts: {webhook_url: "%s"}
 		t.Fatal("akminio run did not exit within 40s of SIGTERM")
 	}
 	notify.want(t, "STOPPING=1")
+}
+
+// e2eEnv is a real MinIO, the authentik simulator with the group the config binds, and a
+// folder for the config and the state of an `akminio run` under test.
+type e2eEnv struct {
+	mc      *miniotest.Server
+	sim     *aksim.Server
+	dir     string
+	cfgPath string
+	listen  string
+}
+
+func newE2EEnv(t *testing.T) *e2eEnv {
+	t.Helper()
+	mc := miniotest.Start(t)
+	sim := aksim.New(aksim.Options{Token: "e2e-authentik-token", Logf: t.Logf})
+	if err := sim.Start(""); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sim.Close() })
+	if _, err := sim.AddGroup("Minio admins"); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "state"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	return &e2eEnv{mc: mc, sim: sim, dir: dir, cfgPath: filepath.Join(dir, "config.yaml"), listen: freeAddr(t)}
+}
+
+// config is the YAML of a config for the environment, reconciling on schedule; extra is
+// appended (top-level keys).
+func (e *e2eEnv) config(schedule, extra string) string {
+	return fmt.Sprintf(`authentik:
+  url: %s
+  token: e2e-authentik-token
+  application: {slug: minio}
+  provider: {name: MinIO, redirect_uris: ["%s/oauth_callback"]}
+minio:
+  endpoint: %s
+  access_key: %s
+  secret_key: %s
+policies:
+  e2e-readers:
+    document:
+      Version: "2012-10-17"
+      Statement: [{Effect: Allow, Action: ["s3:GetObject"], Resource: ["arn:aws:s3:::e2e/*"]}]
+bindings:
+  - group: Minio admins
+    policies: [consoleAdmin, e2e-readers]
+state_dir: %s
+schedule: {reconcile: "%s", jitter: 0s}
+http: {listen: "%s", hook_token: e2e-hook-token, debounce: 100ms}
+`, e.sim.URL(), e.mc.Endpoint, e.mc.Endpoint, e.mc.AccessKey, e.mc.SecretKey, filepath.Join(e.dir, "state"),
+		schedule, e.listen) + extra
+}
+
+// run starts the real binary on cfgPath with env added to the environment and waits until
+// it listens; its log is shown when the test fails. exited receives cmd.Wait's result.
+func (e *e2eEnv) run(t *testing.T, env ...string) (cmd *exec.Cmd, exited chan error, h *harness) {
+	t.Helper()
+	cmd = exec.Command(buildAkminio(t), "run", "--config", e.cfgPath)
+	cmd.Env = append(os.Environ(), env...)
+	logFile, err := os.Create(filepath.Join(e.dir, "akminio.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited = make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		if t.Failed() {
+			b, _ := os.ReadFile(logFile.Name())
+			t.Logf("akminio log:\n%s", b)
+		}
+	})
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		c, err := net.Dial("tcp", e.listen)
+		if err == nil {
+			c.Close()
+			break
+		}
+		select {
+		case err := <-exited:
+			t.Fatalf("akminio run exited before listening on %s: %v", e.listen, err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("akminio run does not listen on %s after 30s", e.listen)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return cmd, exited, &harness{t: t, url: "http://" + e.listen}
 }
 
 // buildAkminio builds cmd/akminio into a temp folder.
@@ -278,5 +324,64 @@ func (n *notifySocket) want(t *testing.T, prefix string) {
 		case <-timeout:
 			t.Fatalf("no %s datagram from akminio", prefix)
 		}
+	}
+}
+
+// TestMinIOAuditWebhookTriggersRepair wires the real MinIO's audit_webhook target to a
+// running `akminio run`, as an operator would (dynamic config, no restart), with the
+// schedule an hour away so that only the hook can cause a run: a policy removed with
+// madmin is repaired by the debounced run the audit entry triggers, and akminio's own
+// write that repairs it (marked by its User-Agent) triggers no further run.
+func TestMinIOAuditWebhookTriggersRepair(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end test; -short skips it")
+	}
+	env := newE2EEnv(t)
+	writeFile(t, env.cfgPath, env.config("@every 1h", ""))
+	_, _, h := env.run(t)
+	waitStatus(t, h, "the start run to set everything up", func(st Status) bool {
+		return st.LastRun != nil && st.LastRun.Result == ResultRepaired && st.Drift.Drift == 0
+	})
+	totalRuns := func() int {
+		n := 0
+		for _, r := range runResults {
+			var v int
+			fmt.Sscan(metricValue(t, h, `akminio_reconcile_runs_total{result="`+r+`"}`), &v)
+			n += v
+		}
+		return n
+	}
+	policyCreates := `akminio_changes_applied_total{action="create",kind="policy",system="minio"}`
+	if got := metricValue(t, h, policyCreates); got != "1" {
+		t.Fatalf("the start run created the policy %s times, want 1", got)
+	}
+
+	adm := env.mc.Admin(t)
+	ctx := context.Background()
+	// The operator's SetConfigKV is itself an audited identity/config call: it triggers a run.
+	kv := fmt.Sprintf("audit_webhook:akminio enable=on endpoint=http://%s/hooks/minio auth_token=e2e-hook-token", env.listen)
+	if _, err := adm.SetConfigKV(ctx, kv); err != nil {
+		t.Fatalf("SetConfigKV %s: %v", "audit_webhook:akminio", err)
+	}
+	eventually(t, "the run the audited SetConfigKV triggers", func() bool { return totalRuns() >= 2 })
+
+	if err := adm.RemoveCannedPolicy(ctx, "e2e-readers"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the hook-triggered run to recreate the policy", func() bool {
+		return metricValue(t, h, policyCreates) == "2"
+	})
+	waitStatus(t, h, "in sync after the repair", func(st Status) bool {
+		return st.LastRun != nil && st.LastRun.Result == ResultRepaired && st.Drift.Drift == 0
+	})
+	if _, err := adm.InfoCannedPolicyV2(ctx, "e2e-readers"); err != nil {
+		t.Errorf("the policy is not back in MinIO: %v", err)
+	}
+
+	// akminio's own AddCannedPolicy is audited too; it must not start another run.
+	after := totalRuns()
+	time.Sleep(3 * time.Second) // MinIO delivers audit entries within a second; debounce is 100ms
+	if n := totalRuns(); n != after {
+		t.Errorf("akminio's own write triggered %d more run(s) through the audit webhook", n-after)
 	}
 }

@@ -76,22 +76,30 @@ func newItems(cur, prev []reconcile.Change) []reconcile.Change {
 	return out
 }
 
-// rotate runs Options.Rotate exclusively and records its result: the counter, the
-// rotated-at gauge and status from state.json, an event, and the Alertmanager alert.
+// rotate runs Options.Rotate exclusively and records its result when it has run: the
+// counter, the rotated-at gauge and status from state.json, an event, and the Alertmanager
+// alert. A rotation that never started (the daemon is stopping) records nothing, and one
+// whose caller stops waiting (the scheduler stopping) is still recorded when it ends.
 func (d *Daemon) rotate(ctx context.Context) {
-	err := d.Exclusive(ctx, "secret rotation", func(ctx context.Context) error {
+	err := d.exclusiveThen(ctx, "secret rotation", func(ctx context.Context) error {
 		return d.opts.Rotate(ctx, d.config())
-	})
-	result := RotationSuccess
+	}, func(err error) { d.RecordRotation(rotationResult(err), err) })
+	if err != nil && ctx.Err() != nil {
+		d.log.Info("stopped waiting for the secret rotation: the daemon is shutting down")
+	}
+}
+
+// rotationResult is the Rotation* result of a rotation that returned err.
+func rotationResult(err error) string {
 	var rb interface{ RolledBack() bool }
 	switch {
 	case err == nil:
+		return RotationSuccess
 	case errors.As(err, &rb) && rb.RolledBack():
-		result = RotationRolledBack
+		return RotationRolledBack
 	default:
-		result = RotationFailed
+		return RotationFailed
 	}
-	d.RecordRotation(result, err)
 }
 
 // start runs what comes first after READY: an interrupted rotation is settled before the
@@ -100,16 +108,17 @@ func (d *Daemon) rotate(ctx context.Context) {
 func (d *Daemon) start(ctx context.Context) {
 	if d.opts.Recover != nil {
 		var result string
-		err := d.Exclusive(ctx, "rotation recovery", func(ctx context.Context) (err error) {
+		_ = d.exclusiveThen(ctx, "rotation recovery", func(ctx context.Context) (err error) {
 			result, err = d.opts.Recover(ctx, d.config())
 			return err
+		}, func(err error) {
+			switch {
+			case err != nil && result == "":
+				d.RecordRotation(RotationFailed, err)
+			case result != "":
+				d.RecordRotation(result, err)
+			}
 		})
-		switch {
-		case err != nil && result == "":
-			d.RecordRotation(RotationFailed, err)
-		case result != "":
-			d.RecordRotation(result, err)
-		}
 	}
 	d.Trigger("start")
 	if d.rotationMissed() {

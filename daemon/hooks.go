@@ -19,13 +19,14 @@ var minioAdminCalls = []string{
 	"AddCannedPolicy", "RemoveCannedPolicy",
 	"SetConfigKV", "DelConfigKV", "SetConfig", "RestoreConfigHistoryKV", "ClearConfigHistoryKV",
 	"AddIdentityProviderCfg", "UpdateIdentityProviderCfg", "DeleteIdentityProviderCfg",
-	"SetPolicyForUserOrGroup", "AttachDetachPolicy", "AttachDetachPolicyLDAP",
+	"SetPolicyForUserOrGroup", "AttachDetachPolicyBuiltin", "AttachDetachPolicyLDAP",
 	"SRPeerReplicateIAMItem", "ImportIAM", "ImportIAMV2",
 }
 
-// ownUserAgent marks requests akminio itself made: the MinIO adapter sets app info
-// "akminio/...", which MinIO records in each audit entry's userAgent.
-const ownUserAgent = "akminio/"
+// OwnUserAgent marks requests akminio itself made: its MinIO admin client adds
+// OwnUserAgent + version to the User-Agent (cmd/akminio's engine), which MinIO records in
+// each audit entry's userAgent.
+const OwnUserAgent = "akminio/"
 
 // auditEntry is the part of a MinIO audit log entry akminio reads.
 type auditEntry struct {
@@ -55,7 +56,7 @@ func (d *Daemon) handleMinIOHook(w http.ResponseWriter, r *http.Request) {
 	}
 	var relevant []string
 	for _, e := range entries {
-		if slices.Contains(minioAdminCalls, e.API.Name) && !strings.Contains(e.UserAgent, ownUserAgent) {
+		if slices.Contains(minioAdminCalls, e.API.Name) && !strings.Contains(e.UserAgent, OwnUserAgent) {
 			relevant = append(relevant, e.API.Name)
 		}
 	}
@@ -101,9 +102,10 @@ func decodeAudit(body []byte) ([]auditEntry, error) {
 }
 
 // authentikNotification is authentik's generic webhook body (a notification transport in
-// "webhook" mode): {"body", "severity", "user_email", "user_username", "event_user_email",
-// "event_user_username"}. The body text starts with the event's action, such as
-// "model_updated", when the notification rule's policy matched a model event.
+// "webhook" mode, NotificationTransport.send_webhook): {"body", "severity", "user_email",
+// "user_username", "event_user_email", "event_user_username"}. The body is the event's
+// summary, "<action>: <context>" (such as "model_updated: {...}") unless the event carries a
+// message. A webhook body mapping replaces the whole document with whatever JSON it returns.
 type authentikNotification struct {
 	Body     string `json:"body"`
 	Severity string `json:"severity"`
@@ -111,8 +113,8 @@ type authentikNotification struct {
 
 // handleAuthentikHook takes authentik notification webhooks. Which events arrive is decided
 // in authentik by the notification rule (its event matcher policy should match
-// model_created, model_updated and model_deleted), so every well-formed JSON object
-// schedules a debounced run. akminio's own writes cause such events too: the run they
+// model_created, model_updated and model_deleted), so every well-formed JSON document
+// schedules a debounced run: the default body, or any shape a body mapping returns. akminio's own writes cause such events too: the run they
 // trigger finds no drift and writes nothing, so there is no loop.
 func (d *Daemon) handleAuthentikHook(w http.ResponseWriter, r *http.Request) {
 	body, err := drain(r)
@@ -120,11 +122,12 @@ func (d *Daemon) handleAuthentikHook(w http.ResponseWriter, r *http.Request) {
 		bodyError(w, err)
 		return
 	}
-	var n authentikNotification
-	if err := json.Unmarshal(body, &n); err != nil {
-		writeJSON(w, http.StatusBadRequest, map[string]any{"error": "not an authentik notification (a JSON object): " + err.Error()})
+	if !json.Valid(body) {
+		writeJSON(w, http.StatusBadRequest, map[string]any{"error": "not an authentik notification: the body is not JSON"})
 		return
 	}
+	var n authentikNotification
+	_ = json.Unmarshal(body, &n) // a mapped body need not be an object: n stays empty
 	d.log.Info("authentik notification received; run scheduled after the debounce",
 		zap.String("severity", n.Severity), zap.String("event", firstWord(n.Body)))
 	d.hookEvent()

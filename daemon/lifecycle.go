@@ -12,18 +12,28 @@ import (
 	"go.uber.org/zap"
 )
 
-// cleanup is one step of the shutdown stack; it gets the shutdown's deadline.
+// cleanup is one step of the shutdown stack; fn gets a context that ends after limit
+// (0: ShutdownTimeout).
 type cleanup struct {
-	name string
-	fn   func(ctx context.Context) error
+	name  string
+	limit time.Duration
+	fn    func(ctx context.Context) error
+}
+
+// lastChance bounds the shutdown steps after the run loop (queued alerts, open HTTP
+// requests): a quarter of ShutdownTimeout, at most 5 s, so that the whole shutdown stays
+// within ShutdownTimeout plus a few seconds (systemd's TimeoutStopSec=60 for the default 30 s).
+func (d *Daemon) lastChance() time.Duration {
+	return min(d.opts.ShutdownTimeout/4, 5*time.Second)
 }
 
 // Run starts everything in order — HTTP listener, alert sender, run loop, scheduler — tells
 // systemd READY=1, triggers the first run, and blocks until ctx is done (SIGTERM/SIGINT) or
 // a component fails. Then it tells systemd STOPPING=1 and stops the components in reverse
 // order: triggers are refused at once, a run in progress gets ShutdownTimeout to finish
-// (then it is cancelled), the HTTP server is shut down, queued alerts get a last chance.
-// It returns nil after a clean shutdown.
+// (then it is cancelled), queued alerts get a last chance, the HTTP server is shut down
+// (requests still open after the last chance are cut). A receiver or a client that does not
+// answer never makes the shutdown fail. It returns nil after a clean shutdown.
 func (d *Daemon) Run(ctx context.Context) (err error) {
 	var stack []cleanup
 	defer func() {
@@ -37,22 +47,32 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
-	stack = append(stack, cleanup{"HTTP server", srv.Shutdown})
+	stack = append(stack, cleanup{name: "HTTP server", limit: d.lastChance(), fn: func(ctx context.Context) error {
+		if err := srv.Shutdown(ctx); err != nil {
+			d.log.Warn("HTTP requests still open at the shutdown timeout; closing them", zap.Error(err))
+			return srv.Close()
+		}
+		return nil
+	}})
 
 	alertCtx, stopAlerts := context.WithCancel(context.Background())
 	alertsDone := make(chan struct{})
 	go func() { defer close(alertsDone); d.alerts.run(alertCtx) }()
-	stack = append(stack, cleanup{"alert sender", func(ctx context.Context) error {
-		d.alerts.drain(ctx)
-		stopAlerts()
-		return waitFor(ctx, alertsDone, "alert sender")
+	stack = append(stack, cleanup{name: "alert sender", limit: d.lastChance(), fn: func(ctx context.Context) error {
+		if !d.alerts.drain(ctx) {
+			d.log.Warn("alerts not delivered by the shutdown timeout are dropped")
+		}
+		stopAlerts() // cancels a delivery in progress
+		grace, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		return waitFor(grace, alertsDone, "alert sender")
 	}})
 
 	d.loadRotatedAt()
 	runCtx, cancelRuns := context.WithCancel(context.Background())
 	stop := make(chan struct{})
 	go d.loop(runCtx, stop)
-	stack = append(stack, cleanup{"run loop", func(ctx context.Context) error {
+	stack = append(stack, cleanup{name: "run loop", fn: func(ctx context.Context) error {
 		close(stop)
 		if waitFor(ctx, d.loopDone, "run loop") == nil {
 			cancelRuns()
@@ -69,7 +89,7 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
-	stack = append(stack, cleanup{"scheduler", func(ctx context.Context) error {
+	stack = append(stack, cleanup{name: "scheduler", fn: func(ctx context.Context) error {
 		return waitFor(ctx, sched.stop(), "scheduler")
 	}})
 
@@ -117,13 +137,17 @@ func (d *Daemon) listen(serveErr chan<- error) (*http.Server, error) {
 	return srv, nil
 }
 
-// unwind runs the cleanup stack in reverse, all within one ShutdownTimeout each at most
-// (the run loop step has its own extra grace), and joins their errors.
+// unwind runs the cleanup stack in reverse, each step within its limit (the run loop step
+// has its own extra grace), and joins their errors.
 func (d *Daemon) unwind(stack []cleanup) error {
 	var errs []error
 	for i := len(stack) - 1; i >= 0; i-- {
 		c := stack[i]
-		ctx, cancel := context.WithTimeout(context.Background(), d.opts.ShutdownTimeout)
+		limit := c.limit
+		if limit <= 0 {
+			limit = d.opts.ShutdownTimeout
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), limit)
 		if err := c.fn(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("stop %s: %w", c.name, err))
 		}

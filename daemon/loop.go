@@ -22,7 +22,10 @@ type exclusiveJob struct {
 	name string
 	ctx  context.Context // the caller's: a job whose caller gave up is skipped
 	fn   Job
-	done chan error
+	// after, when set, gets fn's result in the worker goroutine once fn returns, whether or
+	// not the caller still waits: what a job did is recorded even when its caller gave up.
+	after func(error)
+	done  chan error
 }
 
 // work is what the loop is doing or has queued.
@@ -167,7 +170,11 @@ func (d *Daemon) startNext(runCtx context.Context, s *loopState) {
 		s.running = true
 		d.setRunning(j.name)
 		go func() {
-			j.done <- d.guard(runCtx, j.name, j.fn)
+			err := d.guard(runCtx, j.name, j.fn)
+			if j.after != nil {
+				j.after(err)
+			}
+			j.done <- err
 			s.workFinished <- nil
 		}()
 	}
@@ -271,10 +278,16 @@ func (d *Daemon) hookEvent() {
 // job, bounded by RunTimeout, with a panic turned into an error; it waits for fn's result.
 // Secret rotation runs through it. It fails at once when the daemon is shutting down.
 func (d *Daemon) Exclusive(ctx context.Context, name string, fn Job) error {
+	return d.exclusiveThen(ctx, name, fn, nil)
+}
+
+// exclusiveThen is Exclusive with after called on fn's result when fn ran (see
+// exclusiveJob.after); after is never called for a job that did not start.
+func (d *Daemon) exclusiveThen(ctx context.Context, name string, fn Job, after func(error)) error {
 	if d.closing.Load() {
 		return fmt.Errorf("%s: the daemon is shutting down", name)
 	}
-	j := &exclusiveJob{name: name, ctx: ctx, fn: fn, done: make(chan error, 1)}
+	j := &exclusiveJob{name: name, ctx: ctx, fn: fn, after: after, done: make(chan error, 1)}
 	select {
 	case d.exclusive <- j:
 	case <-ctx.Done():

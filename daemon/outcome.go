@@ -49,8 +49,8 @@ func classify(res *reconcile.Result, err error) *outcome {
 		classifyBackends(o, err)
 		if res != nil && !errors.Is(err, reconcile.ErrObserve) {
 			o.Observed = true
-			o.Drift = notApplied(res.Plan.Changes, res.Applied)
-			o.RestartPending = res.Plan.RestartPending()
+			o.Drift = res.Remaining.Changes // the engine's leftover: what was not applied
+			o.RestartPending = res.Remaining.RestartPending()
 		}
 		return o
 	case res == nil:
@@ -92,21 +92,6 @@ func classifyBackends(o *outcome, err error) {
 			o.Backends[s] = backendState{Up: true}
 		}
 	}
-}
-
-// notApplied returns the changes of plan that are not in applied (by system, kind, name, action).
-func notApplied(plan, applied []reconcile.Change) []reconcile.Change {
-	done := map[string]bool{}
-	for _, c := range applied {
-		done[changeKey(c)] = true
-	}
-	var out []reconcile.Change
-	for _, c := range plan {
-		if !done[changeKey(c)] {
-			out = append(out, c)
-		}
-	}
-	return out
 }
 
 // changeKey identifies a change across runs.

@@ -14,9 +14,6 @@ import (
 // whoever opens it in authentik's admin interface knows not to edit it by hand.
 const ScopeMappingDescription = "Managed by akminio: MinIO policies from authentik group membership. Changes here are overwritten."
 
-// OpenIDTargetPrefix is MinIO's subsystem name for OpenID targets.
-const OpenIDTargetPrefix = "identity_openid"
-
 // NewDesired builds the desired state from a validated config: it renders the scope
 // mapping's expression, normalises every declared policy document and derives the
 // identity_openid settings. It fails only on a policy document that cannot be normalised
@@ -103,12 +100,8 @@ func policyDocument(p config.Policy) ([]byte, error) {
 // desiredOpenIDConfig derives the identity_openid target from the config.
 func desiredOpenIDConfig(cfg *config.Config) OpenID {
 	o := cfg.MinIO.OpenID
-	target := OpenIDTargetPrefix
-	if o.ConfigName != "" {
-		target += ":" + o.ConfigName
-	}
 	return OpenID{
-		Target:      target,
+		Target:      o.ConfigTarget(),
 		ConfigURL:   DiscoveryURL(cfg.Authentik.URL, cfg.Authentik.Application.Slug),
 		ClaimName:   o.ClaimName,
 		Scopes:      slices.Clone(o.Scopes),

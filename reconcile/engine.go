@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -32,6 +33,8 @@ type Engine struct {
 	HTTP *http.Client
 	Log  *zap.Logger
 	Now  func() time.Time
+	// Timeout bounds each Plan and Apply as a whole; 0: only the caller's context does.
+	Timeout time.Duration
 }
 
 // NewEngine wires an engine from a validated config and the two adapters.
@@ -40,11 +43,18 @@ func NewEngine(cfg *config.Config, ak AuthentikAdapter, mc MinIOAdapter, log *za
 	if err != nil {
 		return nil, err
 	}
+	// The discovery URL is authentik's: reach it with authentik's TLS settings (ca_file).
+	tlsCfg, err := cfg.Authentik.TLSConfig()
+	if err != nil {
+		return nil, fmt.Errorf("authentik: ca_file: %w", err)
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = tlsCfg
 	return &Engine{
 		Desired: d, Mode: cfg.Mode, Claim: cfg.MinIO.OpenID.ClaimName, Users: cfg.Verify.Users,
 		StateDir: cfg.StateDir, Authentik: ak, MinIO: mc,
-		HTTP: &http.Client{Timeout: cfg.Authentik.Timeout},
-		Log:  log, Now: time.Now,
+		HTTP: &http.Client{Transport: tr, Timeout: cfg.Authentik.Timeout},
+		Log:  log, Now: time.Now, Timeout: DefaultRunTimeout,
 	}, nil
 }
 
@@ -122,15 +132,45 @@ func (e *Engine) Observe(ctx context.Context) (*Observed, error) {
 	return obs, nil
 }
 
+// DefaultRunTimeout bounds one Plan or Apply (observe, apply, a MinIO restart, verify) when
+// NewEngine builds the engine. A MinIO restart waits for IAM, which waits for MinIO to reach
+// authentik: without a bound, a run could wait forever for a MinIO that never gets ready.
+const DefaultRunTimeout = 5 * time.Minute
+
+// bound returns ctx limited by e.Timeout (none when it is 0).
+func (e *Engine) bound(ctx context.Context) (context.Context, context.CancelFunc) {
+	if e.Timeout <= 0 {
+		return context.WithCancel(ctx)
+	}
+	return context.WithTimeout(ctx, e.Timeout)
+}
+
+// timedOut says, in err, that the run's own timeout ended it.
+func (e *Engine) timedOut(ctx context.Context, err error) error {
+	if err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return fmt.Errorf("%w (the run's timeout of %s ran out)", err, e.Timeout)
+	}
+	return err
+}
+
 // Plan observes and plans; it writes nothing, except clearing a "restart pending" record
-// once MinIO reads back what was written (the restart happened).
+// once MinIO has loaded a write (see settlePending), and only when no other run holds the
+// run lock: that run owns state.json, and a save here could overwrite what it recorded.
 func (e *Engine) Plan(ctx context.Context) (*Result, error) {
+	ctx, cancel := e.bound(ctx)
+	defer cancel()
 	obs, err := e.Observe(ctx)
 	if err != nil {
-		return nil, err
+		return nil, e.timedOut(ctx, err)
 	}
-	if err := e.settlePending(obs); err != nil {
-		return nil, err
+	if e.settlePending(obs) {
+		if lock, err := TryLock(e.StateDir, RunLock); err == nil {
+			err = SaveState(e.StateDir, obs.State)
+			lock.Unlock()
+			if err != nil {
+				return nil, err
+			}
+		}
 	}
 	p := ComputePlan(e.Desired, obs)
 	res := &Result{Plan: p, Remaining: p}
@@ -141,8 +181,12 @@ func (e *Engine) Plan(ctx context.Context) (*Result, error) {
 }
 
 // Apply observes, plans, applies what mode allows in the safe order (MinIO policies,
-// authentik, MinIO identity_openid, restart, prunes), observes again and verifies.
+// authentik, MinIO identity_openid, restart, prunes), observes again and verifies. When it
+// fails after the plan, the Result it returns holds the plan, what was applied, and as
+// Remaining the drift known to be left (see leftover).
 func (e *Engine) Apply(ctx context.Context) (*Result, error) {
+	ctx, cancel := e.bound(ctx)
+	defer cancel()
 	lock, err := TryLock(e.StateDir, RunLock)
 	if err != nil {
 		return nil, fmt.Errorf("another akminio apply is running: %w", err)
@@ -150,36 +194,25 @@ func (e *Engine) Apply(ctx context.Context) (*Result, error) {
 	defer lock.Unlock()
 	obs, err := e.Observe(ctx)
 	if err != nil {
-		return nil, err
+		return nil, e.timedOut(ctx, err)
 	}
-	if err := e.settlePending(obs); err != nil {
+	if err := e.settleAndSave(obs); err != nil {
 		return nil, err
 	}
 	res := &Result{Plan: ComputePlan(e.Desired, obs)}
-	changes := res.Plan.Applicable(e.Mode)
-	done := func(c Change) {
-		res.Applied = append(res.Applied, c)
-		e.Log.Info("applied", zap.String("system", c.System), zap.String("action", c.Action),
-			zap.String("kind", c.Kind), zap.String("name", c.Name), zap.Strings("fields", c.Fields))
-	}
-	restart, err := e.applyInOrder(ctx, obs, changes, done)
-	if err != nil {
-		return res, err
-	}
-	if (restart || res.Plan.RestartPending()) && e.Mode == config.ModeRepair && e.Desired.Restart == config.RestartAuto {
-		if err := e.MinIO.Restart(ctx); err != nil {
-			return res, fmt.Errorf("restart MinIO: %w", err)
-		}
-		res.Restarted = true
-		e.Log.Info("restarted MinIO to load identity_openid")
+	if err := e.repair(ctx, obs, res); err != nil {
+		res.Remaining = leftover(res)
+		return res, e.timedOut(ctx, err)
 	}
 	if len(res.Applied) == 0 && !res.Restarted {
 		res.Remaining = res.Plan
 	} else {
 		if obs, err = e.Observe(ctx); err != nil {
-			return res, err
+			res.Remaining = leftover(res)
+			return res, e.timedOut(ctx, err)
 		}
-		if err := e.settlePending(obs); err != nil {
+		if err := e.settleAndSave(obs); err != nil {
+			res.Remaining = leftover(res)
 			return res, err
 		}
 		res.Remaining = ComputePlan(e.Desired, obs)
@@ -190,6 +223,50 @@ func (e *Engine) Apply(ctx context.Context) (*Result, error) {
 	return res, nil
 }
 
+// repair applies the changes mode allows, in order: MinIO policy writes, authentik,
+// identity_openid, the MinIO restart (restart: auto, repair mode, when a write or an
+// earlier pending one needs it), then the prunes. It records each change in res.
+func (e *Engine) repair(ctx context.Context, obs *Observed, res *Result) error {
+	done := func(c Change) {
+		res.Applied = append(res.Applied, c)
+		e.Log.Info("applied", zap.String("system", c.System), zap.String("action", c.Action),
+			zap.String("kind", c.Kind), zap.String("name", c.Name), zap.Strings("fields", c.Fields))
+	}
+	changes := res.Plan.Applicable(e.Mode)
+	restart, err := e.applyInOrder(ctx, obs, changes, done)
+	if err != nil {
+		return err
+	}
+	if (restart || res.Plan.RestartPending()) && e.Mode == config.ModeRepair && e.Desired.Restart == config.RestartAuto {
+		if err := e.MinIO.Restart(ctx); err != nil {
+			return fmt.Errorf("restart MinIO: %w", err)
+		}
+		res.Restarted = true
+		e.Log.Info("restarted MinIO to load identity_openid")
+	}
+	return e.prune(ctx, obs, changes, done)
+}
+
+// leftover is the drift a failed Apply leaves, as far as it knows without observing again:
+// the plan's changes it did not apply, and an identity_openid change it wrote that MinIO
+// has not loaded (no restart in this run), which is now pending.
+func leftover(res *Result) Plan {
+	p := Plan{Unmanaged: res.Plan.Unmanaged}
+	for _, c := range res.Plan.Changes {
+		applied := slices.ContainsFunc(res.Applied, func(a Change) bool {
+			return a.System == c.System && a.Kind == c.Kind && a.Action == c.Action && a.Name == c.Name && a.ID == c.ID
+		})
+		switch {
+		case !applied:
+			p.Changes = append(p.Changes, c)
+		case c.Kind == KindOpenID && !res.Restarted:
+			c.Pending = true
+			p.Changes = append(p.Changes, c)
+		}
+	}
+	return p
+}
+
 // shouldVerify says whether a run ending with plan p checks the result (spec section 5). In
 // repair mode only a run that ends in sync does: remaining field drift is reported already,
 // and verification would repeat it. In report mode nothing is repaired, so every run
@@ -198,71 +275,97 @@ func (e *Engine) shouldVerify(p Plan) bool {
 	return p.Drift() == 0 || e.Mode == config.ModeReport
 }
 
-// applyInOrder runs the appliers: MinIO policy writes, authentik, identity_openid, then
-// MinIO deletes. State is saved after each step so a crash never loses what was created.
+// applyInOrder runs the appliers: MinIO policy writes, authentik, then identity_openid; the
+// prunes come after the restart (see prune). State is saved after each step so a crash
+// never loses what was created.
 func (e *Engine) applyInOrder(ctx context.Context, obs *Observed, changes []Change, done Done) (restart bool, err error) {
-	var policies, ak, openid, deletes []Change
+	var policies, ak, openid []Change
 	for _, c := range changes {
 		switch {
 		case c.System == SystemAuthentik:
 			ak = append(ak, c)
 		case c.Kind == KindOpenID:
 			openid = append(openid, c)
-		case c.Action == ActionDelete:
-			deletes = append(deletes, c)
-		default:
+		case c.Action != ActionDelete:
 			policies = append(policies, c)
 		}
 	}
-	save := func(stepErr error) error {
-		return errors.Join(stepErr, SaveState(e.StateDir, obs.State))
-	}
 	if len(policies) > 0 {
 		_, err := e.MinIO.Apply(ctx, e.Desired, obs, policies, done)
-		if err := save(err); err != nil {
+		if err := e.save(obs, err); err != nil {
 			return false, err
 		}
 	}
 	if len(ak) > 0 {
-		if err := save(e.Authentik.Apply(ctx, e.Desired, obs, ak, done)); err != nil {
+		if err := e.save(obs, e.Authentik.Apply(ctx, e.Desired, obs, ak, done)); err != nil {
 			return false, err
 		}
 	}
 	if len(openid) > 0 {
 		want := DesiredOpenID(e.Desired, obs.Authentik.Provider)
+		before := fingerprintOf(obs.MinIO.OpenID) // MinIO reads this back until it restarts
 		r, err := e.MinIO.Apply(ctx, e.Desired, obs, openid, done)
 		if err != nil {
-			return false, save(err)
+			return false, e.save(obs, err)
 		}
 		if r {
 			restart = true
-			obs.State.RestartPending = &PendingRestart{Target: e.Desired.OpenID.Target, WrittenAt: e.Now().UTC(), Fingerprint: want.Fingerprint()}
+			obs.State.RestartPending = &PendingRestart{Target: e.Desired.OpenID.Target, WrittenAt: e.Now().UTC(),
+				Fingerprint: want.Fingerprint(), Before: before}
 			e.Log.Warn("identity_openid written, MinIO restart pending", zap.String("target", e.Desired.OpenID.Target))
 		}
-		if err := save(nil); err != nil {
-			return restart, err
-		}
-	}
-	if len(deletes) > 0 {
-		_, err := e.MinIO.Apply(ctx, e.Desired, obs, deletes, done)
-		if err := save(err); err != nil {
+		if err := e.save(obs, nil); err != nil {
 			return restart, err
 		}
 	}
 	return restart, nil
 }
 
-// settlePending clears the "restart pending" record once MinIO reads back the values akminio
-// wants: the restart has happened.
-func (e *Engine) settlePending(obs *Observed) error {
-	if obs.State.RestartPending == nil || obs.MinIO.OpenID == nil {
+// prune deletes the MinIO policies the plan chose to prune, last of all.
+func (e *Engine) prune(ctx context.Context, obs *Observed, changes []Change, done Done) error {
+	var deletes []Change
+	for _, c := range changes {
+		if c.System == SystemMinIO && c.Kind == KindPolicy && c.Action == ActionDelete {
+			deletes = append(deletes, c)
+		}
+	}
+	if len(deletes) == 0 {
 		return nil
 	}
-	want := DesiredOpenID(e.Desired, obs.Authentik.Provider)
-	if obs.MinIO.OpenID.Fingerprint() != want.Fingerprint() {
-		return nil
+	_, err := e.MinIO.Apply(ctx, e.Desired, obs, deletes, done)
+	return e.save(obs, err)
+}
+
+// save writes obs.State to state_dir, joining any error with stepErr.
+func (e *Engine) save(obs *Observed, stepErr error) error {
+	return errors.Join(stepErr, SaveState(e.StateDir, obs.State))
+}
+
+// settlePending clears the "restart pending" record, in obs only, once MinIO has loaded
+// the write: it reads back the values akminio wants, or, when the record knows what MinIO
+// read back at the time of the write, anything other than that (MinIO restarted, and
+// loaded what someone else wrote since: ordinary drift, repaired by a new write). It
+// reports whether it cleared the record; the caller saves the state.
+func (e *Engine) settlePending(obs *Observed) bool {
+	rp := obs.State.RestartPending
+	if rp == nil {
+		return false
+	}
+	now := fingerprintOf(obs.MinIO.OpenID)
+	loaded := obs.MinIO.OpenID != nil && now == DesiredOpenID(e.Desired, obs.Authentik.Provider).Fingerprint()
+	if !loaded && (rp.Before == "" || now == rp.Before) {
+		return false
 	}
 	obs.State.RestartPending = nil
+	return true
+}
+
+// settleAndSave settles the "restart pending" record and saves the state if it changed;
+// for callers that hold the run lock.
+func (e *Engine) settleAndSave(obs *Observed) error {
+	if !e.settlePending(obs) {
+		return nil
+	}
 	return SaveState(e.StateDir, obs.State)
 }
 

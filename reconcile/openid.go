@@ -45,3 +45,15 @@ func (v OpenIDValues) Fingerprint() string {
 	}
 	return hex.EncodeToString(h.Sum(nil))
 }
+
+// NotConfigured stands for the fingerprint of an identity_openid target that MinIO does not
+// have (no config_url).
+const NotConfigured = "not configured"
+
+// fingerprintOf is the fingerprint of what MinIO reads back, NotConfigured for nil.
+func fingerprintOf(o *ObservedOpenID) string {
+	if o == nil {
+		return NotConfigured
+	}
+	return o.Fingerprint()
+}

@@ -269,7 +269,11 @@ func missingGroup(g string) string {
 
 // planBindings, when restrict_access is on, binds every desired group to the application;
 // it deletes only bindings akminio created (State.CreatedBindings) whose group is no longer
-// desired, or all of those when restrict_access is off. Other bindings are never touched.
+// desired. Other bindings are never touched.
+//
+// When restrict_access is off, akminio's bindings go only when they are the application's
+// last ones, which opens it to every user. While someone else's bindings remain, the
+// application stays restricted, and deleting akminio's would lock the bound groups out.
 func planBindings(d *Desired, o *Observed) []Change {
 	var out []Change
 	ak := o.Authentik
@@ -289,6 +293,11 @@ func planBindings(d *Desired, o *Observed) []Change {
 			}
 			out = append(out, c)
 		}
+	}
+	if !d.RestrictAccess && slices.ContainsFunc(ak.Bindings, func(b ObservedBinding) bool {
+		return !slices.Contains(o.State.CreatedBindings, b.PK)
+	}) {
+		return out
 	}
 	names := map[string]string{} // group pk -> name, for the groups akminio knows
 	for name, pk := range ak.Groups {

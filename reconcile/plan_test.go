@@ -114,10 +114,15 @@ var planCases = []planCase{
 		o.MinIO.Policies["unrelated"] = []byte(`{}`) // information, beside the deletion
 	}, want: []Change{withID(akc("delete", KindBinding, "Reporting"), "b3")},
 		unmanaged: []string{"unrelated"}},
-	{name: "restrict access off: remove only what akminio bound", obs: func(o *Observed) {
+	{name: "restrict access off: remove what akminio bound, opening the application", obs: func(o *Observed) {
+		o.Authentik.Bindings = []ObservedBinding{{PK: "b1", Group: "g-admins"}, {PK: "b2", Group: "g-users"}}
+		o.State.CreatedBindings = []string{"b1", "b-already-gone", "b2"}
+	}, want: []Change{withID(akc("delete", KindBinding, "Minio admins"), "b1"), withID(akc("delete", KindBinding, "Minio users"), "b2")}},
+	// Deleting b1 would leave the application bound to b2 and b9 only: admins locked out.
+	{name: "restrict access off: keep akminio's bindings while others restrict the application", obs: func(o *Observed) {
 		o.Authentik.Bindings = []ObservedBinding{{PK: "b1", Group: "g-admins"}, {PK: "b2", Group: "g-users"}, {PK: "b9", Group: ""}}
 		o.State.CreatedBindings = []string{"b1", "b-already-gone"}
-	}, want: []Change{withID(akc("delete", KindBinding, "Minio admins"), "b1")}},
+	}},
 	// MinIO policies
 	{name: "policy deleted", obs: func(o *Observed) { delete(o.MinIO.Policies, "my-custom-policy") },
 		want: []Change{mnc("create", KindPolicy, "my-custom-policy")}},

@@ -49,7 +49,7 @@ func WriteFileAtomic(path string, data []byte) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("create %s: %w", dir, err)
 	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*.tmp")
+	f, err := os.CreateTemp(dir, tempPattern(path))
 	if err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
@@ -74,6 +74,30 @@ func WriteFileAtomic(path string, data []byte) error {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return SyncDir(dir)
+}
+
+// tempPattern is the name (os.CreateTemp pattern) of WriteFileAtomic's temporary files for path.
+func tempPattern(path string) string { return "." + filepath.Base(path) + ".*.tmp" }
+
+// TempFiles lists the temporary files that WriteFileAtomic left beside path because the
+// process died between creating one and renaming it over path (a crash or power cut).
+// Remove them only where no other writer of path can be running (under its lock).
+func TempFiles(path string) ([]string, error) {
+	dir := filepath.Dir(path)
+	ents, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list %s: %w", dir, err)
+	}
+	var out []string
+	for _, e := range ents {
+		if ok, _ := filepath.Match(tempPattern(path), e.Name()); ok && !e.IsDir() {
+			out = append(out, filepath.Join(dir, e.Name()))
+		}
+	}
+	return out, nil
 }
 
 // SyncDir fsyncs a folder, making a rename or removal inside it durable.

@@ -254,4 +254,9 @@ type PendingRestart struct {
 	// Fingerprint is a SHA-256 over the written key=value pairs (never the values
 	// themselves), so a later run can tell whether the pending write is still what it wants.
 	Fingerprint string `json:"fingerprint"`
+	// Before is the fingerprint of what MinIO read back when the write was made
+	// (NotConfigured when the target was not set). MinIO reads that back until it restarts;
+	// once it reads back anything else, the restart has happened. "" in records written
+	// before this field existed: the record then settles only on the written values.
+	Before string `json:"before,omitempty"`
 }

@@ -3,7 +3,6 @@ package reconcile
 import (
 	"fmt"
 	"slices"
-	"sort"
 	"strings"
 
 	"github.com/akminio/akminio/config"
@@ -79,7 +78,7 @@ func VerifyUser(d *Desired, claim string, u UserPreview, minioPolicies map[strin
 	switch {
 	case !ok && len(want) > 0:
 		problems = append(problems, fmt.Sprintf("claim %q missing, want %s", claim, list(want)))
-	case ok && !sameSet(got, want):
+	case ok && !equalSets(got, want):
 		problems = append(problems, fmt.Sprintf("claim %q is %s, want %s", claim, list(got), list(want)))
 	}
 	for _, p := range got {
@@ -88,13 +87,6 @@ func VerifyUser(d *Desired, claim string, u UserPreview, minioPolicies map[strin
 		}
 	}
 	return problems
-}
-
-func sameSet(a, b []string) bool {
-	x, y := slices.Clone(a), slices.Clone(b)
-	sort.Strings(x)
-	sort.Strings(y)
-	return slices.Equal(slices.Compact(x), slices.Compact(y))
 }
 
 func list(s []string) string {

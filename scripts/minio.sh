@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # minio.sh - build, cache and locate the pinned MinIO server used by akminio's tests.
 #
-#   scripts/minio.sh ensure   build the server if it is missing, print its absolute path
-#   scripts/minio.sh path     print the absolute path without building (warns if missing)
+#   scripts/minio.sh ensure   build the server if it is missing or not the pinned version,
+#                             print its absolute path
+#   scripts/minio.sh path     print the absolute path without building (warns if missing
+#                             or not the pinned version)
 #
 # The binary lives outside the repository, in
 #   ${AKMINIO_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/akminio}/bin/minio
@@ -26,6 +28,29 @@ usage() {
 	exit 2
 }
 
+# cached_version prints the module version the cached binary was built from (Go records it
+# in the binary), or nothing when it cannot tell.
+cached_version() {
+	go version -m "${bin_path}" 2>/dev/null |
+		awk -v mod="${MINIO_MODULE}" '$1 == "mod" && $2 == mod { print $3 }' || true
+}
+
+# is_current succeeds when the cached binary exists and is the pinned version, so that
+# bumping MINIO_VERSION rebuilds instead of testing against the old server.
+is_current() {
+	[[ -x "${bin_path}" ]] && [[ "$(cached_version)" == "${MINIO_VERSION}" ]]
+}
+
+# stale_reason says why the cached binary cannot be used; empty when it can.
+stale_reason() {
+	if [[ ! -x "${bin_path}" ]]; then
+		printf '%s is missing' "${bin_path}"
+	elif ! is_current; then
+		printf '%s is %s, not the pinned %s@%s' "${bin_path}" \
+			"$(cached_version | grep . || echo 'of unknown version')" "${MINIO_MODULE}" "${MINIO_VERSION}"
+	fi
+}
+
 build_tmp=""
 cleanup() { [[ -z "${build_tmp}" ]] || rm -rf "${build_tmp}"; }
 trap cleanup EXIT
@@ -37,7 +62,7 @@ build() {
 	if command -v flock >/dev/null 2>&1; then
 		exec 9>"${cache_dir}/build.lock"
 		flock 9
-		if [[ -x "${bin_path}" ]]; then
+		if is_current; then
 			log "another build finished ${bin_path}"
 			return
 		fi
@@ -59,16 +84,21 @@ main() {
 	[[ $# -eq 1 ]] || usage
 	case "$1" in
 	ensure)
-		if [[ -x "${bin_path}" ]]; then
+		local reason
+		reason="$(stale_reason)"
+		if [[ -z "${reason}" ]]; then
 			log "using cached ${bin_path}"
 		else
+			log "${reason}"
 			build
 		fi
 		printf '%s\n' "${bin_path}"
 		;;
 	path)
 		printf '%s\n' "${bin_path}"
-		[[ -x "${bin_path}" ]] || log "${bin_path} is missing; run: make minio"
+		local reason
+		reason="$(stale_reason)"
+		[[ -z "${reason}" ]] || log "${reason}; run: make minio"
 		;;
 	*) usage ;;
 	esac

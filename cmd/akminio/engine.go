@@ -2,10 +2,13 @@ package main
 
 import (
 	"fmt"
+	"net/http"
+	"strings"
 
 	"go.uber.org/zap"
 
 	"github.com/akminio/akminio/config"
+	"github.com/akminio/akminio/daemon"
 	"github.com/akminio/akminio/reconcile"
 	"github.com/akminio/akminio/reconcile/authentik"
 	"github.com/akminio/akminio/reconcile/minio"
@@ -18,9 +21,27 @@ func newEngine(cfg *config.Config, log *zap.Logger) (*reconcile.Engine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("authentik: %w", err)
 	}
-	mc, err := minio.New(cfg.MinIO)
+	mc, err := minio.New(cfg.MinIO, minio.WithRoundTripper(markUserAgent))
 	if err != nil {
 		return nil, fmt.Errorf("minio: %w", err)
 	}
 	return reconcile.NewEngine(cfg, ak, mc, log)
 }
+
+// markUserAgent adds "akminio/<version>" to the User-Agent of akminio's MinIO admin
+// requests. MinIO's audit log records it, so the daemon's /hooks/minio knows akminio's own
+// writes and does not run again for them. SigV4 does not sign the User-Agent.
+func markUserAgent(next http.RoundTripper) http.RoundTripper {
+	v, _ := buildVersion()
+	mark := daemon.OwnUserAgent + v
+	return roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		r = r.Clone(r.Context())
+		r.Header.Set("User-Agent", strings.TrimSpace(r.Header.Get("User-Agent")+" "+mark))
+		return next.RoundTrip(r)
+	})
+}
+
+// roundTripFunc is a function as an http.RoundTripper.
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }

@@ -128,6 +128,35 @@ func TestInvalidConfigsThroughBinary(t *testing.T) {
 	}
 }
 
+// TestInvalidConfigEveryCommand: every command that reads the config exits 78 with the
+// same problem lines, before touching anything. healthcheck is the exception by design: it
+// probes a running daemon (which keeps its last good config when a reload is rejected), so
+// a bad config on disk must not turn a healthy daemon unhealthy; with --url it reads no
+// config, and without it falls back to the default address with a note.
+func TestInvalidConfigEveryCommand(t *testing.T) {
+	const file = "testdata/invalid/undeclared-policy.yaml"
+	want, err := os.ReadFile("../../config/" + strings.TrimSuffix(file, ".yaml") + ".err")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{
+		{"check-config"}, {"check-config", "--online"}, {"plan"}, {"plan", "--output", "json"},
+		{"apply"}, {"run"}, {"rotate-secret"},
+	} {
+		r := runBinary(t, "../../config", nil, append(args, "--config", file)...)
+		if r.code != exitConfig || withoutWarnings(r.stderr) != string(want) || r.stdout != "" {
+			t.Errorf("akminio %v: exit %d\nstdout %q\nstderr:\n%s\nwant exit 78 and:\n%s", args, r.code, r.stdout, r.stderr, want)
+		}
+	}
+
+	healthy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	t.Cleanup(healthy.Close)
+	r := runBinary(t, "../../config", nil, "healthcheck", "--url", healthy.URL+"/healthz", "--config", file)
+	if r.code != exitOK || r.stderr != "" {
+		t.Errorf("healthcheck --url with a bad config: exit %d, stderr %q; want 0", r.code, r.stderr)
+	}
+}
+
 func TestMissingConfigFile(t *testing.T) {
 	r := runBinary(t, t.TempDir(), nil, "check-config", "--config", "nope.yaml")
 	if r.code != exitConfig || r.stderr != "nope.yaml: config file does not exist\n" {

@@ -28,20 +28,9 @@ var testHooks func(environ []string, d *rotate.Deps)
 // or not: the message says), 78 for an invalid config or a refusal the config causes
 // (mode report, restart never, no signing_key).
 func runRotateSecret(ctx context.Context, s *session) int {
-	cfg, code := s.loadConfig(true)
-	if cfg == nil {
+	eng, code := s.engine()
+	if eng == nil {
 		return code
-	}
-	log, err := s.logger(cfg)
-	if err != nil {
-		s.errorf("akminio rotate-secret: %v\n", err)
-		return exitConfig
-	}
-	defer func() { _ = log.Sync() }()
-	eng, err := newEngine(cfg, log)
-	if err != nil {
-		s.errorf("akminio rotate-secret: %v\n", err)
-		return exitConfig
 	}
 	d, err := s.rotationDeps(eng)
 	if err != nil {

@@ -140,8 +140,8 @@ func TestGroupsUsersAndParents(t *testing.T) {
 		t.Fatalf("a parent loop must be rejected, got %v", err)
 	}
 	_, resp, err = c.CoreAPI.CoreGroupsCreate(ctx).GroupRequest(*api.NewGroupRequest("a")).Execute()
-	if err == nil || resp.StatusCode != 400 {
-		t.Fatalf("duplicate group name must be rejected, got %v", err)
+	if err == nil || resp.StatusCode != 400 || !strings.Contains(describe(err), `{"name":["Group with this name already exists."]}`) {
+		t.Fatalf("duplicate group name must be rejected as DRF's UniqueValidator does, got %v", err)
 	}
 	_, err = c.CoreAPI.CoreGroupsDestroy(ctx, child.Pk).Execute()
 	must(t, err)
@@ -163,7 +163,7 @@ func TestScopeMappingRules(t *testing.T) {
 	_, err := create("m", "return None")
 	must(t, err)
 	resp, err := create("m", "return None")
-	if resp == nil || resp.StatusCode != 400 || !strings.Contains(describe(err), `"name"`) {
+	if resp == nil || resp.StatusCode != 400 || !strings.Contains(describe(err), `{"name":["Property Mapping with this name already exists."]}`) {
 		t.Fatalf("duplicate name: %v", err)
 	}
 	resp, err = create("authentik default OAuth Mapping: OpenID 'email'", "return None")

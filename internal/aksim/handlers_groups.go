@@ -143,7 +143,7 @@ func (s *Server) groupsRetrieve(c *call) (int, any) {
 func (st *store) checkGroup(self *record, body map[string]any) (int, any) {
 	if name, ok := body["name"]; ok {
 		if o := find(st.groups, "name", str(name)); o != nil && o != self {
-			return errField("name", "group with this name already exists.")
+			return errField("name", "Group with this name already exists.")
 		}
 	}
 	for _, p := range strList(body["parents"]) {

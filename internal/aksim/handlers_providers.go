@@ -298,7 +298,7 @@ func (st *store) checkMapping(self *record, f map[string]any) (int, any) {
 			continue
 		}
 		if o.f["name"] == f["name"] {
-			return errField("name", "property mapping with this name already exists.")
+			return errField("name", "Property Mapping with this name already exists.")
 		}
 		if f["managed"] != nil && o.f["managed"] == f["managed"] {
 			return errField("managed", "property mapping with this managed already exists.")

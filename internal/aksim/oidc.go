@@ -68,7 +68,7 @@ func (s *Server) serveDiscovery(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	base := s.baseURL(r)
-	claims := []string{"sub", "iss", "aud", "exp", "iat", "auth_time", "acr"}
+	claims := []string{"sub", "iss", "aud", "exp", "iat", "auth_time", "acr", "amr", "nonce"}
 	scopes := []string{}
 	values := s.evaluateAnonymous(r.Context(), slug, in)
 	for i, m := range in.mappings {
@@ -220,6 +220,14 @@ func (s *Server) serveMint(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// invalidGrant is authentik's description of the invalid_grant error.
+const invalidGrant = "The provided authorization grant or refresh token is invalid, expired, revoked, " +
+	"does not match the redirection URI used in the authorization request, or was issued to another client."
+
+// invalidClient is authentik's description of the invalid_client error.
+const invalidClient = "Client authentication failed (e.g., unknown client, no client authentication included, " +
+	"or unsupported authentication method)"
+
 // tokenError is authentik's token endpoint error body.
 func tokenError(w http.ResponseWriter, code, desc string) {
 	writeJSON(w, http.StatusBadRequest, map[string]any{"error": code, "error_description": desc})
@@ -237,17 +245,28 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 		id, secret = r.PostForm.Get("client_id"), r.PostForm.Get("client_secret")
 	}
 	in := s.providerByClientID(id)
-	if in == nil || in.p["client_type"] != "confidential" || secret != str(in.p["client_secret"]) {
-		tokenError(w, "invalid_client", "Client authentication failed (e.g., unknown client, no client authentication included, or unsupported authentication method)")
+	if in == nil {
+		tokenError(w, "invalid_client", invalidClient)
 		return
 	}
+	// authentik checks the provider's grant_types before the secret
+	// (TokenRequest.parse): an empty list, as a provider created by API
+	// without grant_types has, refuses every grant.
 	grant := r.PostForm.Get("grant_type")
+	if !slices.Contains(strList(in.p["grant_types"]), grant) {
+		tokenError(w, "invalid_grant", invalidGrant)
+		return
+	}
 	if grant != "client_credentials" {
 		tokenError(w, "unsupported_grant_type", "The authorization grant type is not supported by the authorization server.")
 		return
 	}
-	if !slices.Contains(strList(in.p["grant_types"]), grant) {
-		tokenError(w, "unauthorized_client", "The client is not authorized to use this grant type.")
+	// Deviation kept on purpose: authentik answers invalid_grant for a wrong
+	// client_credentials secret (it then tries the secret as base64
+	// "user:app-password"); the simulator answers invalid_client, which
+	// reconcile/rotate's end-to-end test asserts.
+	if in.p["client_type"] != "confidential" || secret != str(in.p["client_secret"]) {
+		tokenError(w, "invalid_client", invalidClient)
 		return
 	}
 	s.issueClientCredentials(w, r, in)

@@ -3,8 +3,10 @@ package aksim_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -57,6 +59,13 @@ func TestDiscoveryAndMintedTokenVerifies(t *testing.T) {
 	iss := s.URL() + "/application/o/minio/"
 	if disc["issuer"] != iss || disc["jwks_uri"] != iss+"jwks/" || disc["token_endpoint"] != s.URL()+"/application/o/token/" {
 		t.Fatalf("discovery: %v", disc)
+	}
+	// authentik's default claims, then the keys the mappings return for the anonymous
+	// user (the guide mapping returns None for it: no "policy").
+	for _, claim := range []string{"sub", "iss", "aud", "exp", "iat", "auth_time", "acr", "amr", "nonce", "email", "preferred_username"} {
+		if !slices.Contains(anyStrings(disc["claims_supported"]), claim) {
+			t.Errorf("claims_supported %v lacks %q", disc["claims_supported"], claim)
+		}
 	}
 	if f := s.AnonymousFailures(); len(f) != 0 {
 		t.Fatalf("built-in and guide mappings must not fail for the anonymous user: %v", f)
@@ -151,4 +160,27 @@ func TestTokenEndpointClientCredentials(t *testing.T) {
 	if code != 400 || body["error"] != "invalid_client" {
 		t.Fatalf("wrong secret: %d %v, want 400 invalid_client", code, body)
 	}
+	// authentik refuses a grant the provider does not list, before it looks
+	// at the secret: invalid_grant.
+	code, _ = rawCall(t, s, "PATCH", fmt.Sprintf("/api/v3/providers/oauth2/%d/", m.provider.GetPk()),
+		map[string]any{"grant_types": []string{"authorization_code", "refresh_token"}})
+	if code != 200 {
+		t.Fatalf("PATCH grant_types: %d", code)
+	}
+	code, body = post(url.Values{"grant_type": {"client_credentials"}, "client_id": {id}, "client_secret": {secret}}, "", "")
+	if code != 400 || body["error"] != "invalid_grant" {
+		t.Fatalf("grant not in grant_types: %d %v, want 400 invalid_grant", code, body)
+	}
+}
+
+// anyStrings converts a decoded JSON array of strings.
+func anyStrings(v any) []string {
+	var out []string
+	l, _ := v.([]any)
+	for _, x := range l {
+		if s, ok := x.(string); ok {
+			out = append(out, s)
+		}
+	}
+	return out
 }

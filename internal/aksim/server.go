@@ -11,6 +11,7 @@ package aksim
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -20,6 +21,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/getkin/kin-openapi/routers"
@@ -112,18 +114,31 @@ func (s *Server) URL() string {
 // Token is the API token the server accepts.
 func (s *Server) Token() string { return s.opts.Token }
 
-// Close stops serving and releases hanging requests.
+// closeGrace bounds how long Close waits for requests in progress.
+const closeGrace = 15 * time.Second
+
+// Close releases hanging requests, stops serving and waits (up to
+// closeGrace) for the requests in progress to finish, so that nothing is
+// reported through OnViolation or Logf after Close returns (aksimtest
+// reports through t.Errorf, which panics once the test has ended).
 func (s *Server) Close() error {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	select {
 	case <-s.closed:
+		s.mu.Unlock()
 		return nil
 	default:
 		close(s.closed)
 	}
-	if s.http != nil {
-		return s.http.Close()
+	srv := s.http
+	s.mu.Unlock() // handlers may call URL() while Shutdown waits for them
+	if srv == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), closeGrace)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil {
+		return errors.Join(fmt.Errorf("aksim: requests still running after %s: %w", closeGrace, err), srv.Close())
 	}
 	return nil
 }
@@ -188,6 +203,9 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 	}
 	h := apiHandlers[route.Operation.OperationID]
 	if h == nil {
+		// Not a contract violation but a hole in the simulator: the test
+		// that reached it must fail rather than see a 501 authentik never sends.
+		s.violation(fmt.Errorf("aksim: %s %s: operation %s is not simulated", r.Method, r.URL.Path, route.Operation.OperationID))
 		writeJSON(w, http.StatusNotImplemented, map[string]any{"detail": "aksim: operation " + route.Operation.OperationID + " is not simulated"})
 		return
 	}

@@ -2,9 +2,9 @@
 // (internal/miniotest) and the authentik simulator (internal/aksim) on loopback, seeded
 // with demo users and groups, and an akminio config that points at both.
 //
-// Setup works without a *testing.T, for the `make demo` program; Start (in
-// e2eenvtest.go) wraps it for tests, and Binary/Akminio run the real akminio binary
-// against the environment.
+// Setup works without a *testing.T, for the `make demo` program; package
+// internal/e2eenv/e2eenvtest wraps it for tests (Start), and its Binary and Akminio run
+// the real akminio binary against the environment.
 //
 // Demo users: "alice" in "Minio admins", "bob" in "Minio users", "carol" in no group,
 // "dave" in "Minio interns", a child group of "Minio users".

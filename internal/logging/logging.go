@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -55,21 +56,18 @@ func (s *Scrubber) Add(secrets ...config.Secret) {
 func (s *Scrubber) rebuild() {
 	var patterns []string
 	for _, sec := range slices.Concat(s.base, s.extra) {
-		if !sec.IsSet() {
-			continue
-		}
-		v := sec.Reveal()
-		patterns = append(patterns, v)
-		// The JSON encoder escapes quotes, backslashes and control characters, so the value
-		// may appear in its escaped form.
-		if b, err := json.Marshal(v); err == nil {
-			if esc := string(b[1 : len(b)-1]); esc != v {
-				patterns = append(patterns, esc)
-			}
+		if sec.IsSet() {
+			patterns = append(patterns, encodedForms(sec.Reveal())...)
 		}
 	}
-	// Longest first, so a secret that contains another is replaced whole.
-	slices.SortFunc(patterns, func(a, b string) int { return len(b) - len(a) })
+	// Longest first, so a secret that contains another is replaced whole; equal strings end
+	// up side by side for Compact.
+	slices.SortFunc(patterns, func(a, b string) int {
+		if len(a) != len(b) {
+			return len(b) - len(a)
+		}
+		return strings.Compare(a, b)
+	})
 	patterns = slices.Compact(patterns)
 	var r *strings.Replacer
 	if len(patterns) > 0 {
@@ -80,6 +78,44 @@ func (s *Scrubber) rebuild() {
 		r = strings.NewReplacer(args...)
 	}
 	s.replacer = r
+}
+
+// encodedForms lists the ways v can appear in an encoded log line: as is (a console
+// message); escaped by zap's JSON encoder (a string field, which leaves < > & and U+2028
+// alone); escaped by encoding/json with and without HTML escaping (zap.Any's reflection,
+// a JSON response body quoted in an error); such a body escaped once more by zap (an error
+// field); and URL-encoded (a query string or form body in an error).
+func encodedForms(v string) []string {
+	forms := []string{v, zapEscaped(v), url.QueryEscape(v)}
+	for _, html := range []bool{true, false} {
+		j := jsonEscaped(v, html)
+		forms = append(forms, j, zapEscaped(j))
+	}
+	return forms
+}
+
+// zapEscaped is v as zap's JSON encoder writes it between the quotes of a string field.
+func zapEscaped(v string) string {
+	enc := zapcore.NewJSONEncoder(zapcore.EncoderConfig{})
+	buf, err := enc.EncodeEntry(zapcore.Entry{}, []zapcore.Field{zap.String("k", v)})
+	if err != nil {
+		return v
+	}
+	defer buf.Free()
+	line := strings.TrimSuffix(buf.String(), "\n")
+	return strings.TrimSuffix(strings.TrimPrefix(line, `{"k":"`), `"}`)
+}
+
+// jsonEscaped is v as encoding/json writes it between the quotes of a string.
+func jsonEscaped(v string, escapeHTML bool) string {
+	var b strings.Builder
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(escapeHTML)
+	if err := enc.Encode(v); err != nil {
+		return v
+	}
+	out := strings.TrimSuffix(b.String(), "\n")
+	return out[1 : len(out)-1]
 }
 
 // Scrub returns line with every secret replaced by config.Redacted.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -119,5 +120,34 @@ func TestLevelAndFormat(t *testing.T) {
 	log.Info("hello", zap.Int("n", 1))
 	if !strings.Contains(buf.String(), "\tINFO\thello\t{\"n\": 1}") {
 		t.Errorf("console output = %q", buf.String())
+	}
+}
+
+// TestSecretInEveryEncoding: a secret holding characters that each encoder escapes its own
+// way (zap leaves & < > and U+2028 alone, encoding/json escapes them; a JSON body quoted
+// in an error is escaped twice; a URL encodes them) is caught in all of them.
+func TestSecretInEveryEncoding(t *testing.T) {
+	tricky := config.Secret("p&ss\"w<rd\u2028x y")
+	body, _ := json.Marshal(map[string]string{"client_secret": tricky.Reveal()})
+	for _, format := range []string{"json", "console"} {
+		t.Run(format, func(t *testing.T) {
+			var buf bytes.Buffer
+			log, err := New(config.Log{Level: "info", Format: format}, &buf, NewScrubber(tricky))
+			if err != nil {
+				t.Fatal(err)
+			}
+			log.Info("field", zap.String("k", tricky.Reveal()))
+			log.Info("reflected", zap.Any("k", map[string]string{"a": tricky.Reveal()}))
+			log.Info("error", zap.Error(errors.New("HTTP 400: "+string(body))))
+			log.Info("message " + string(body))
+			log.Info("url", zap.Error(errors.New("POST /token?client_secret="+url.QueryEscape(tricky.Reveal()))))
+			out := buf.String()
+			if strings.Contains(out, "p&ss") || strings.Contains(out, `p\u0026ss`) || strings.Contains(out, "p%26ss") {
+				t.Fatalf("secret in log output:\n%s", out)
+			}
+			if got := strings.Count(out, config.Redacted); got != 5 {
+				t.Errorf("%d redactions, want 5:\n%s", got, out)
+			}
+		})
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/minio/madmin-go/v3"
 	"go.uber.org/zap"
 
 	"github.com/akminio/akminio/config"
@@ -85,9 +86,12 @@ func (r *rotation) setMinIO(ctx context.Context, want config.Secret, forward boo
 		return err
 	}
 	if _, err := r.d.MinIO.SetClientSecret(ctx, r.in.Target, want); err != nil {
-		// MinIO validates a write before it stores it: an error means nothing was stored.
+		err = fmt.Errorf("write the %s client secret to MinIO's %s: %w", r.label(want), r.in.Target, err)
+		if !refusedUnstored(err) {
+			return err // it may have been stored: MinIOTouched stays
+		}
 		r.in.MinIOTouched = touched
-		return errors.Join(fmt.Errorf("write the %s client secret to MinIO's %s: %w", r.label(want), r.in.Target, err), r.save())
+		return errors.Join(err, r.save())
 	}
 	r.out.did("MinIO: wrote the %s client secret to %s", r.label(want), r.in.Target)
 	if forward {
@@ -107,6 +111,23 @@ func (r *rotation) setMinIO(ctx context.Context, want config.Secret, forward boo
 		return r.step(StepMinIORestarted)
 	}
 	return nil
+}
+
+// refusedUnstored reports whether MinIO refused a SetConfigKV before storing anything: it
+// answered that the config is invalid (its validation, which fetches config_url, runs
+// before the save) or that the credentials may not write. Any other error (no answer, a
+// timeout, an internal error, which MinIO also answers when the save succeeded but its
+// history entry failed) may come after the new value was stored.
+func refusedUnstored(err error) bool {
+	var resp madmin.ErrorResponse
+	if !errors.As(err, &resp) {
+		return false
+	}
+	switch resp.Code {
+	case "XMinioAdminConfigBadJSON", "AccessDenied":
+		return true
+	}
+	return false
 }
 
 // confirm reads both sides back and checks they hold want; once MinIO's export shows it,

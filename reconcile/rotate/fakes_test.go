@@ -100,6 +100,7 @@ type fakeMinIO struct {
 	configured     bool
 	clientID       string
 	stored, loaded config.Secret
+	env            map[string]bool // keys set by MinIO's environment
 	onSet          func(ctx context.Context, s config.Secret) error
 	onRestart      func(ctx context.Context) error // an error: the restart failed, nothing loaded
 	onRead         func() error
@@ -122,7 +123,7 @@ func (f *fakeMinIO) ReadOpenID(ctx context.Context, target string) (*reconcile.O
 	}
 	return &reconcile.ObservedOpenID{OpenIDValues: reconcile.OpenIDValues{
 		Enable: "on", ClientID: f.clientID, ClientSecret: f.loaded,
-	}}, nil
+	}, EnvKeys: f.env}, nil
 }
 
 func (f *fakeMinIO) SetClientSecret(ctx context.Context, _ string, s config.Secret) (bool, error) {

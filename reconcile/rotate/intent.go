@@ -139,13 +139,33 @@ func saveIntent(dir string, in *Intent) error {
 	return nil
 }
 
-// removeIntent deletes dir/rotation.json and makes the removal durable.
+// removeIntent deletes dir/rotation.json, and any temporary copy a crash in the middle of
+// saveIntent left (it holds the secrets too), and makes the removal durable. The caller
+// holds the rotation lock.
 func removeIntent(dir string) error {
 	if err := os.Remove(IntentPath(dir)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("rotation intent: remove: %w", err)
 	}
+	if err := removeTemps(dir); err != nil {
+		return err
+	}
 	if err := reconcile.SyncDir(dir); err != nil {
 		return fmt.Errorf("rotation intent: %w", err)
+	}
+	return nil
+}
+
+// removeTemps deletes the temporary copies of the intent that a crash in the middle of
+// saveIntent left in dir; the caller holds the rotation lock and syncs dir.
+func removeTemps(dir string) error {
+	tmps, err := reconcile.TempFiles(IntentPath(dir))
+	if err != nil {
+		return fmt.Errorf("rotation intent: %w", err)
+	}
+	for _, t := range tmps {
+		if err := os.Remove(t); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("rotation intent: remove the leftover %s: %w", t, err)
+		}
 	}
 	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/akminio/akminio/config"
+	"github.com/akminio/akminio/reconcile"
 )
 
 // Holding is which of an intent's secrets a side holds.
@@ -89,7 +90,8 @@ func holding(s config.Secret, in *Intent) Holding {
 // Recover settles a rotation that a crash (or a failed rollback) left in state_dir: it
 // finishes or rolls it back from what each side actually holds (see Decide). Every command
 // that writes calls it first: `akminio apply` and `rotate-secret`, and the daemon at start.
-// Without an intent it returns NoIntent at once, without a lock or a request.
+// Without an intent it returns NoIntent at once, without a request, and takes the locks
+// only to remove a temporary copy of an intent that a crash left (see dropTemps).
 //
 // Recovery is not subject to mode or minio.restart: it completes or undoes a write akminio
 // itself began. The error is non-nil only when the rotation could not be settled (Failed,
@@ -98,8 +100,11 @@ func holding(s config.Secret, in *Intent) Holding {
 func Recover(ctx context.Context, deps Deps) (Outcome, error) {
 	d := deps.withDefaults()
 	in, err := LoadIntent(d.StateDir)
-	if err != nil || in == nil {
+	if err != nil {
 		return noIntent(err)
+	}
+	if in == nil {
+		return noIntent(d.dropTemps())
 	}
 	l, err := d.lock()
 	if err != nil {
@@ -110,6 +115,30 @@ func Recover(ctx context.Context, deps Deps) (Outcome, error) {
 		return noIntent(err)
 	}
 	return d.recoverIntent(ctx, in)
+}
+
+// dropTemps removes temporary copies of an intent (they hold secrets) that a crash while
+// the first intent of a rotation was being written left, with no intent beside them: that
+// rotation never touched either side. While another process holds the locks (it may be
+// writing its intent right now), they are left to that process.
+func (d Deps) dropTemps() error {
+	tmps, err := reconcile.TempFiles(IntentPath(d.StateDir))
+	if err != nil || len(tmps) == 0 {
+		return err
+	}
+	l, err := d.lock()
+	if errors.Is(err, ErrInProgress) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer l.release()
+	if err := removeTemps(d.StateDir); err != nil {
+		return err
+	}
+	d.Log.Info("removed the temporary copy of a rotation intent that a crash left", zap.Int("files", len(tmps)))
+	return reconcile.SyncDir(d.StateDir)
 }
 
 func noIntent(err error) (Outcome, error) {

@@ -3,11 +3,14 @@ package rotate
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/minio/madmin-go/v3"
 
 	"github.com/akminio/akminio/config"
 	"github.com/akminio/akminio/reconcile"
@@ -79,6 +82,8 @@ func TestRefusals(t *testing.T) {
 		{"provider without signing key", func(f *fixture) { f.ak.provider.SigningKey = "" }, false, `provider "MinIO" has no signing key: authentik would sign tokens (HS256)`},
 		{"provider missing", func(f *fixture) { f.ak.provider.Name = "x"; f.ak.provider = nil }, false, `no OAuth2 provider named "MinIO": run akminio apply first`},
 		{"sides disagree", func(f *fixture) { f.mc.loaded = "something-else" }, false, "disagree on client_secret: run akminio apply first"},
+		{"client secret set by MinIO's environment", func(f *fixture) { f.mc.env = map[string]bool{"client_secret": true} }, false,
+			"set by its environment variable MINIO_IDENTITY_OPENID_CLIENT_SECRET: akminio cannot change it"},
 		{"client ids disagree", func(f *fixture) { f.mc.clientID = "other" }, false, "disagree on client_id"},
 		{"target not configured", func(f *fixture) { f.mc.configured = false }, false, "identity_openid is not configured"},
 		{"authentik down", func(f *fixture) { f.ak.onRead = func() error { return errors.New("authentik: HTTP 503") } }, false, "authentik is not readable"},
@@ -150,11 +155,23 @@ func TestFailureRollsBack(t *testing.T) {
 		{"MinIO refuses the new config", func(f *fixture) {
 			f.mc.onSet = func(_ context.Context, s config.Secret) error {
 				if s != f.old {
-					return boom
+					// What MinIO answers when its validation (config_url, JWKS) fails.
+					return fmt.Errorf("minio: set identity_openid: %w", madmin.ErrorResponse{Code: "XMinioAdminConfigBadJSON", Message: "invalid config"})
 				}
 				return nil
 			}
 		}, 0},
+		{"MinIO stores the new secret, its answer is lost", func(f *fixture) {
+			f.mc.onSet = func(_ context.Context, s config.Secret) error {
+				if s != f.old {
+					f.mc.mu.Lock()
+					f.mc.stored = s
+					f.mc.mu.Unlock()
+					return errors.New("minio: set identity_openid: read tcp: connection reset by peer")
+				}
+				return nil
+			}
+		}, 1}, // the old secret is written back and loaded: the next restart must not load the new one
 		{"MinIO fails to restart once", func(f *fixture) {
 			n := 0
 			f.mc.onRestart = func(context.Context) error {
@@ -435,4 +452,45 @@ func TestRunRecoversFirst(t *testing.T) {
 			t.Errorf("actions do not mention the recovery: %q", out.Actions)
 		}
 	})
+}
+
+// TestLeftoverIntentCopiesRemoved: a crash inside saveIntent (after its temporary file was
+// created, before the rename) leaves a copy of the secrets beside rotation.json. Recovery
+// removes it (unless another process holds the locks and may be writing it), and so does
+// the end of the next rotation.
+func TestLeftoverIntentCopiesRemoved(t *testing.T) {
+	f := newFixture(t)
+	leftover := func() string {
+		t.Helper()
+		p := f.deps.StateDir + "/.rotation.json.4242.tmp"
+		if err := os.WriteFile(p, []byte(`{"old_secret":"x","new_secret":"y"}`), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	p := leftover()
+	l, err := reconcile.TryLock(f.deps.StateDir, LockFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, err := Recover(context.Background(), f.deps); err != nil || out.Result != NoIntent {
+		t.Fatalf("Recover while locked = %v, %v", out.Result, err)
+	}
+	if _, err := os.Stat(p); err != nil {
+		t.Errorf("Recover removed a temporary intent while another process held the lock: %v", err)
+	}
+	l.Unlock()
+	if out, err := Recover(context.Background(), f.deps); err != nil || out.Result != NoIntent {
+		t.Fatalf("Recover = %v, %v", out.Result, err)
+	}
+	if _, err := os.Stat(p); !os.IsNotExist(err) {
+		t.Errorf("Recover left the temporary intent: %v", err)
+	}
+	leftover()
+	if out, err := Run(context.Background(), f.deps); err != nil {
+		t.Fatalf("Run = %v, %v", out.Result, err)
+	}
+	if files := f.files(); !slices.Equal(files, []string{LockFile, reconcile.RunLock, reconcile.StateFile}) {
+		t.Errorf("state_dir holds %v after a rotation", files)
+	}
 }

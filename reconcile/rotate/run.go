@@ -100,6 +100,8 @@ func (d Deps) preflight(ctx context.Context) (provider, error) {
 		return provider{}, refuse(false, "MinIO's %s is not configured: run akminio apply first", target)
 	case oid.ClientID != p.ClientID:
 		return provider{}, refuse(false, "MinIO's %s and authentik's provider %q disagree on client_id: run akminio apply first", target, name)
+	case oid.EnvKeys["client_secret"]:
+		return provider{}, refuse(false, "MinIO's %s client_secret is set by its environment variable %s: akminio cannot change it; remove the variable from MinIO's environment (akminio apply then sets it)", target, reconcile.EnvVarName(target, "client_secret"))
 	case oid.ClientSecret != p.ClientSecret:
 		return provider{}, refuse(false, "MinIO's %s and authentik's provider %q disagree on client_secret: run akminio apply first", target, name)
 	}
