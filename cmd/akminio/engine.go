@@ -1,7 +1,6 @@
 package main
 
 import (
-	"fmt"
 	"net/http"
 	"strings"
 
@@ -17,13 +16,13 @@ import (
 // newEngine wires the reconcile engine from a validated config: the two adapters and the
 // desired state. Every command that observes or writes builds its engine here.
 func newEngine(cfg *config.Config, log *zap.Logger) (*reconcile.Engine, error) {
-	ak, err := authentik.New(cfg.Authentik)
+	ak, err := authentik.New(cfg.Authentik) // its errors say "authentik: ..."
 	if err != nil {
-		return nil, fmt.Errorf("authentik: %w", err)
+		return nil, err
 	}
-	mc, err := minio.New(cfg.MinIO, minio.WithRoundTripper(markUserAgent))
+	mc, err := minio.New(cfg.MinIO, minio.WithRoundTripper(markUserAgent)) // "minio: ..."
 	if err != nil {
-		return nil, fmt.Errorf("minio: %w", err)
+		return nil, err
 	}
 	return reconcile.NewEngine(cfg, ak, mc, log)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/akminio/akminio/config"
 	"github.com/akminio/akminio/daemon"
+	"github.com/akminio/akminio/reconcile"
 	"github.com/akminio/akminio/reconcile/rotate"
 )
 
@@ -47,7 +49,7 @@ func runDaemon(ctx context.Context, s *session) int {
 	v, _ := buildVersion()
 	d, err := daemon.New(daemon.Options{
 		Config:     cfg,
-		NewRunner:  func(c *config.Config) (daemon.Runner, error) { return newEngine(c, log) },
+		NewRunner:  func(c *config.Config) (daemon.Runner, error) { return s.newSettlingRunner(c, log) },
 		Reload:     func() (*config.Config, error) { return s.reloadConfig(log) },
 		Rotate:     func(ctx context.Context, c *config.Config) error { return s.scheduledRotation(ctx, c, log) },
 		Recover:    func(ctx context.Context, c *config.Config) (string, error) { return s.startupRecovery(ctx, c, log) },
@@ -66,6 +68,39 @@ func runDaemon(ctx context.Context, s *session) int {
 		return exitFailure
 	}
 	return exitOK
+}
+
+// settlingRunner is the daemon's runner: before each reconcile run it settles a rotation
+// left on disk (one whose rollback failed, or that a crash interrupted), as `akminio apply`
+// does, so that no run writes identity_openid while a rotation is unresolved. A rotation
+// that cannot be settled fails the run, which alerts.
+type settlingRunner struct {
+	eng *reconcile.Engine
+	s   *session
+}
+
+func (s *session) newSettlingRunner(cfg *config.Config, log *zap.Logger) (daemon.Runner, error) {
+	eng, err := newEngine(cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	return settlingRunner{eng: eng, s: s}, nil
+}
+
+// Apply settles a rotation on disk, if any, then runs the engine.
+func (r settlingRunner) Apply(ctx context.Context) (*reconcile.Result, error) {
+	deps, err := r.s.rotationDeps(r.eng)
+	if err != nil {
+		return nil, err
+	}
+	out, err := rotate.Recover(ctx, deps)
+	for _, a := range out.Actions {
+		r.eng.Log.Info("rotation recovery", zap.String("action", a))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("a secret rotation on disk could not be settled, so the reconcile run did not start: %w", err)
+	}
+	return r.eng.Apply(ctx)
 }
 
 // scheduledRotation is the scheduled rotation (spec section 6) with the config in force; the
