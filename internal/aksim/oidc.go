@@ -261,15 +261,30 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 		tokenError(w, "unsupported_grant_type", "The authorization grant type is not supported by the authorization server.")
 		return
 	}
-	// Deviation kept on purpose: authentik answers invalid_grant for a wrong
-	// client_credentials secret (it then tries the secret as base64
-	// "user:app-password"); the simulator answers invalid_client, which
-	// reconcile/rotate's end-to-end test asserts.
-	if in.p["client_type"] != "confidential" || secret != str(in.p["client_secret"]) {
-		tokenError(w, "invalid_client", invalidClient)
+	// A secret other than the provider's is tried as base64 "user:app-password", which
+	// fails here, so authentik answers invalid_grant (TokenParams
+	// __post_init_client_credentials). A public client's secret is compared the same way.
+	if secret != str(in.p["client_secret"]) {
+		tokenError(w, "invalid_grant", invalidGrant)
+		return
+	}
+	// The generated service account must pass the application's policy bindings; it is in
+	// no group, so an application bound to groups refuses it.
+	if !s.st.serviceAccountMayAccess(in.slug) {
+		tokenError(w, "invalid_grant", invalidGrant)
 		return
 	}
 	s.issueClientCredentials(w, r, in)
+}
+
+// serviceAccountMayAccess reports whether a client_credentials service account, a user in no
+// group, passes the policy bindings of the application with that slug (the provider's);
+// a provider without an application refuses it, as authentik does.
+func (st *store) serviceAccountMayAccess(slug string) bool {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	a := find(st.apps, "slug", slug)
+	return a != nil && st.canAccess(a, -1)
 }
 
 // providerByClientID snapshots the provider with that client_id (no user).

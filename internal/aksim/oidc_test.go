@@ -156,9 +156,10 @@ func TestTokenEndpointClientCredentials(t *testing.T) {
 	if code, body = post(url.Values{"grant_type": {"client_credentials"}}, id, secret); code != 200 {
 		t.Fatalf("basic credentials: %d %v", code, body)
 	}
+	// A wrong secret is tried as base64 "user:app-password" and fails: invalid_grant.
 	code, body = post(url.Values{"grant_type": {"client_credentials"}, "client_id": {id}, "client_secret": {"wrong"}}, "", "")
-	if code != 400 || body["error"] != "invalid_client" {
-		t.Fatalf("wrong secret: %d %v, want 400 invalid_client", code, body)
+	if code != 400 || body["error"] != "invalid_grant" {
+		t.Fatalf("wrong secret: %d %v, want 400 invalid_grant", code, body)
 	}
 	// authentik refuses a grant the provider does not list, before it looks
 	// at the secret: invalid_grant.
@@ -170,6 +171,25 @@ func TestTokenEndpointClientCredentials(t *testing.T) {
 	code, body = post(url.Values{"grant_type": {"client_credentials"}, "client_id": {id}, "client_secret": {secret}}, "", "")
 	if code != 400 || body["error"] != "invalid_grant" {
 		t.Fatalf("grant not in grant_types: %d %v, want 400 invalid_grant", code, body)
+	}
+	// The service account is in no group: an application bound to a group refuses it.
+	code, _ = rawCall(t, s, "PATCH", fmt.Sprintf("/api/v3/providers/oauth2/%d/", m.provider.GetPk()),
+		map[string]any{"grant_types": []string{"client_credentials"}})
+	if code != 200 {
+		t.Fatalf("PATCH grant_types: %d", code)
+	}
+	if code, body = post(url.Values{"grant_type": {"client_credentials"}}, id, secret); code != 200 {
+		t.Fatalf("client_credentials allowed again: %d %v", code, body)
+	}
+	group, err := s.AddGroup("Token users")
+	must(t, err)
+	code, _ = rawCall(t, s, "POST", "/api/v3/policies/bindings/",
+		map[string]any{"group": group, "target": m.app.GetPk(), "order": 0})
+	if code != 201 {
+		t.Fatalf("POST binding: %d", code)
+	}
+	if code, body = post(url.Values{"grant_type": {"client_credentials"}}, id, secret); code != 400 || body["error"] != "invalid_grant" {
+		t.Fatalf("application bound to a group: %d %v, want 400 invalid_grant", code, body)
 	}
 }
 

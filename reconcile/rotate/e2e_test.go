@@ -45,8 +45,8 @@ func TestE2ERotateSecret(t *testing.T) {
 	if code, oerr := x.token(p.ClientID, newSecret); code != http.StatusOK {
 		t.Errorf("token endpoint with the new secret: HTTP %d %s, want 200", code, oerr)
 	}
-	if code, oerr := x.token(p.ClientID, old); code == http.StatusOK || oerr != "invalid_client" {
-		t.Errorf("token endpoint with the old secret: HTTP %d %q, want invalid_client", code, oerr)
+	if code, oerr := x.token(p.ClientID, old); code == http.StatusOK || oerr != "invalid_grant" {
+		t.Errorf("token endpoint with the old secret: HTTP %d %q, want invalid_grant", code, oerr)
 	}
 }
 
