@@ -10,10 +10,8 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -25,45 +23,6 @@ import (
 	"github.com/akminio/akminio/reconcile/minio"
 	"github.com/akminio/akminio/reconcile/rotate"
 )
-
-// hookBinary is akminio built with -tags akminio_testhooks (AKMINIO_TEST_CRASH_AFTER and
-// AKMINIO_TEST_RESTART_TIMEOUT work in it), once per test process.
-var hookBinary struct {
-	once sync.Once
-	path string
-	err  error
-}
-
-func buildHookBinary(t *testing.T) string {
-	t.Helper()
-	hookBinary.once.Do(func() { hookBinary.path, hookBinary.err = buildHooks() })
-	if hookBinary.err != nil {
-		t.Fatal(hookBinary.err)
-	}
-	return hookBinary.path
-}
-
-// buildHooks builds the binary into a fixed folder under the temporary directory (one
-// binary, replaced by each test process: written under a temporary name, then renamed).
-func buildHooks() (string, error) {
-	dir := filepath.Join(os.TempDir(), fmt.Sprintf("akminio-rotate-e2e-%d", os.Getuid()))
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return "", err
-	}
-	tmp, err := os.CreateTemp(dir, "akminio-*.tmp")
-	if err != nil {
-		return "", err
-	}
-	tmp.Close()
-	defer os.Remove(tmp.Name())
-	cmd := exec.Command("go", "build", "-tags", "akminio_testhooks", "-o", tmp.Name(), "./cmd/akminio")
-	cmd.Dir = filepath.Join("..", "..")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build -tags akminio_testhooks ./cmd/akminio: %w\n%s", err, out)
-	}
-	path := filepath.Join(dir, "akminio")
-	return path, os.Rename(tmp.Name(), path)
-}
 
 // e2e is a real MinIO and the authentik simulator (e2eenv), with adapters of its own to look
 // at both sides, and everything akminio printed.
@@ -111,7 +70,7 @@ func (x *e2e) akminio(extraEnv []string, args ...string) (stdout, stderr string,
 	x.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), e2eenvtest.CommandTimeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, buildHookBinary(x.t), append(args, "--config", x.env.ConfigPath)...)
+	cmd := exec.CommandContext(ctx, e2eenvtest.BinaryWithTags(x.t, "akminio_testhooks"), append(args, "--config", x.env.ConfigPath)...)
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "AKMINIO_") && !strings.HasPrefix(kv, "CREDENTIALS_DIRECTORY=") {
 			cmd.Env = append(cmd.Env, kv)

@@ -57,7 +57,13 @@ func Start(t testing.TB) *e2eenv.Env {
 	return e
 }
 
-var build struct {
+// builds holds one build of ./cmd/akminio per set of build tags, per test process.
+var builds struct {
+	mu   sync.Mutex
+	done map[string]*builtBinary
+}
+
+type builtBinary struct {
 	once sync.Once
 	path string
 	err  error
@@ -69,20 +75,41 @@ var build struct {
 // half-written file.
 func Binary(t testing.TB) string {
 	t.Helper()
-	build.once.Do(func() { build.path, build.err = buildBinary() })
-	if build.err != nil {
-		t.Fatal(build.err)
-	}
-	return build.path
+	return BinaryWithTags(t, "")
 }
 
-func buildBinary() (string, error) {
+// BinaryWithTags is Binary built with `go build -tags tags` (e.g. "akminio_testhooks",
+// whose binaries honour test-only fault points), once per test process and tag set.
+func BinaryWithTags(t testing.TB, tags string) string {
+	t.Helper()
+	builds.mu.Lock()
+	if builds.done == nil {
+		builds.done = map[string]*builtBinary{}
+	}
+	b := builds.done[tags]
+	if b == nil {
+		b = &builtBinary{}
+		builds.done[tags] = b
+	}
+	builds.mu.Unlock()
+	b.once.Do(func() { b.path, b.err = buildBinary(tags) })
+	if b.err != nil {
+		t.Fatal(b.err)
+	}
+	return b.path
+}
+
+func buildBinary(tags string) (string, error) {
 	_, file, _, ok := runtime.Caller(0)
 	if !ok {
 		return "", errors.New("e2eenv: cannot locate the module's source to build akminio")
 	}
 	root := filepath.Join(filepath.Dir(file), "..", "..", "..")
-	dir := filepath.Join(os.TempDir(), fmt.Sprintf("akminio-e2e-%d", os.Getuid()))
+	name := "akminio-e2e"
+	if tags != "" {
+		name += "-" + strings.NewReplacer(",", "-", " ", "-").Replace(tags)
+	}
+	dir := filepath.Join(os.TempDir(), fmt.Sprintf("%s-%d", name, os.Getuid()))
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return "", fmt.Errorf("e2eenv: %w", err)
 	}
@@ -92,10 +119,10 @@ func buildBinary() (string, error) {
 	}
 	tmp.Close()
 	defer os.Remove(tmp.Name())
-	cmd := exec.Command("go", "build", "-o", tmp.Name(), "./cmd/akminio")
+	cmd := exec.Command("go", "build", "-tags", tags, "-o", tmp.Name(), "./cmd/akminio")
 	cmd.Dir = root
 	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("e2eenv: go build ./cmd/akminio: %w\n%s", err, out)
+		return "", fmt.Errorf("e2eenv: go build -tags %q ./cmd/akminio: %w\n%s", tags, err, out)
 	}
 	path := filepath.Join(dir, "akminio")
 	if err := os.Rename(tmp.Name(), path); err != nil {
