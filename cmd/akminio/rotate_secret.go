@@ -77,16 +77,24 @@ func (s *session) printActions(out rotate.Outcome) {
 // writes (apply) observes anything. It returns exitOK to go on, or the exit status after
 // printing why it cannot.
 func (s *session) recoverRotation(ctx context.Context, eng *reconcile.Engine) int {
-	d, err := s.rotationDeps(eng)
-	if err != nil {
-		s.errorf("akminio: %v\n", err)
-		return exitFailure
-	}
-	out, err := rotate.Recover(ctx, d)
-	s.printActions(out)
+	err := s.settleRotation(ctx, eng, func(action string) { s.printf("rotation: %s\n", action) })
 	if err != nil {
 		s.errorf("akminio: %v\n", err)
 		return exitFailure
 	}
 	return exitOK
+}
+
+// settleRotation finishes or rolls back a rotation left on disk, if any (rotate.Recover),
+// reporting each action it took. A nil error means no rotation is in flight any more.
+func (s *session) settleRotation(ctx context.Context, eng *reconcile.Engine, report func(action string)) error {
+	d, err := s.rotationDeps(eng)
+	if err != nil {
+		return err
+	}
+	out, err := rotate.Recover(ctx, d)
+	for _, a := range out.Actions {
+		report(a)
+	}
+	return err
 }

@@ -89,14 +89,9 @@ func (s *session) newSettlingRunner(cfg *config.Config, log *zap.Logger) (daemon
 
 // Apply settles a rotation on disk, if any, then runs the engine.
 func (r settlingRunner) Apply(ctx context.Context) (*reconcile.Result, error) {
-	deps, err := r.s.rotationDeps(r.eng)
-	if err != nil {
-		return nil, err
-	}
-	out, err := rotate.Recover(ctx, deps)
-	for _, a := range out.Actions {
-		r.eng.Log.Info("rotation recovery", zap.String("action", a))
-	}
+	err := r.s.settleRotation(ctx, r.eng, func(action string) {
+		r.eng.Log.Info("rotation recovery", zap.String("action", action))
+	})
 	if err != nil {
 		return nil, fmt.Errorf("a secret rotation on disk could not be settled, so the reconcile run did not start: %w", err)
 	}
