@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -389,15 +388,7 @@ func TestShutdownDuringScheduledRotation(t *testing.T) {
 // chance, not the whole shutdown budget, and a receiver that never answers does not turn a
 // clean shutdown into an error (exit status 1).
 func TestShutdownWithHangingAlertReceiver(t *testing.T) {
-	hang := make(chan struct{})
-	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { <-hang }))
-	defer srv.Close()
-	defer close(hang)
-	cfg := testConfig(t)
-	cfg.Alerts.WebhookURL = srv.URL
-	r := &fakeRunner{ApplyFunc: func(context.Context) (*reconcile.Result, error) { return nil, errors.New("minio: boom") }}
-	h := start(t, Options{Config: cfg, NewRunner: func(*config.Config) (Runner, error) { return r, nil },
-		HTTPClient: &http.Client{Timeout: time.Minute}, ShutdownTimeout: 4 * time.Second})
+	h := startFailingWithHangingReceiver(t, time.Minute, 4*time.Second)
 	eventually(t, "the failed run", func() bool { return h.runs(ResultError) == 1 })
 	begin := time.Now()
 	if err := h.stop(); err != nil {

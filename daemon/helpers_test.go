@@ -3,9 +3,11 @@ package daemon
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"strings"
@@ -217,3 +219,18 @@ func requireTool(t *testing.T, name, debianPackage string) string {
 }
 
 var lookPath = exec.LookPath
+
+// startFailingWithHangingReceiver starts a daemon whose runs fail (so every run alerts) and
+// whose webhook receiver never answers; alerts are sent with clientTimeout per attempt.
+func startFailingWithHangingReceiver(t *testing.T, clientTimeout, shutdown time.Duration) *harness {
+	t.Helper()
+	hang := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { <-hang }))
+	t.Cleanup(srv.Close)
+	t.Cleanup(func() { close(hang) })
+	cfg := testConfig(t)
+	cfg.Alerts.WebhookURL = srv.URL
+	r := &fakeRunner{ApplyFunc: func(context.Context) (*reconcile.Result, error) { return nil, errors.New("minio: boom") }}
+	return start(t, Options{Config: cfg, NewRunner: func(*config.Config) (Runner, error) { return r, nil },
+		HTTPClient: &http.Client{Timeout: clientTimeout}, ShutdownTimeout: shutdown})
+}

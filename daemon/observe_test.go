@@ -184,15 +184,7 @@ func TestAlertmanagerAlertResolves(t *testing.T) {
 
 // TestAlertReceiverNeverBlocksRuns: a receiver that hangs does not slow runs down.
 func TestAlertReceiverNeverBlocksRuns(t *testing.T) {
-	hang := make(chan struct{})
-	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { <-hang }))
-	defer srv.Close()
-	defer close(hang)
-	cfg := testConfig(t)
-	cfg.Alerts.WebhookURL = srv.URL
-	r := &fakeRunner{ApplyFunc: func(context.Context) (*reconcile.Result, error) { return nil, errors.New("minio: boom") }}
-	h := start(t, Options{Config: cfg, NewRunner: func(*config.Config) (Runner, error) { return r, nil },
-		HTTPClient: &http.Client{Timeout: 100 * time.Millisecond}, ShutdownTimeout: time.Second})
+	h := startFailingWithHangingReceiver(t, 100*time.Millisecond, time.Second)
 	begin := time.Now()
 	for range 5 {
 		h.do(http.MethodPost, "/reconcile?wait=true", hookToken, "")
