@@ -72,6 +72,9 @@ type Process struct {
 	bin  string
 	env  []string
 	opts options
+	// node is set for a node of a Cluster: how its command line differs from a single
+	// server's.
+	node *nodeSpec
 
 	mu      sync.Mutex
 	cmd     *exec.Cmd
@@ -187,12 +190,21 @@ func (p *Process) start() error {
 	if err != nil {
 		return fmt.Errorf("miniotest: open server log: %w", err)
 	}
-	cmd := exec.Command(p.bin, "server", p.DataDir,
-		"--address", p.Host, "--console-address", p.ConsoleHost)
+	var cmd *exec.Cmd
+	if p.node != nil {
+		cmd, err = p.node.command(p)
+		if err != nil {
+			logFile.Close()
+			return err
+		}
+	} else {
+		cmd = exec.Command(p.bin, "server", p.DataDir,
+			"--address", p.Host, "--console-address", p.ConsoleHost)
+		cmd.SysProcAttr = sysProcAttr()
+	}
 	cmd.Env = p.env
 	cmd.Stdout = logFile
 	cmd.Stderr = logFile
-	cmd.SysProcAttr = sysProcAttr()
 	if err := cmd.Start(); err != nil {
 		logFile.Close()
 		return fmt.Errorf("miniotest: start %s: %w", p.bin, err)
