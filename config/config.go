@@ -49,6 +49,7 @@ type Config struct {
 	StateDir  string            `koanf:"state_dir"`
 	HTTP      HTTP              `koanf:"http"`
 	Alerts    Alerts            `koanf:"alerts"`
+	Events    Events            `koanf:"events"`
 	Log       Log               `koanf:"log"`
 
 	// secrets records where each secret came from (see RequireSecrets); set by Load.
@@ -156,6 +157,19 @@ type HTTP struct {
 	HookToken     Secret        `koanf:"hook_token"`
 	HookTokenFile string        `koanf:"hook_token_file"`
 	Debounce      time.Duration `koanf:"debounce"`
+}
+
+// Events are the event feeds that make authentik and MinIO call the daemon's hooks (off by
+// default). With Install, akminio declares them and reconciles them like its other objects:
+// an authentik webhook notification transport, rule, event matcher policies and header
+// mapping, and a MinIO audit_webhook target, all pointing at PublicURL + /hooks/....
+type Events struct {
+	// PublicURL is how authentik and MinIO reach this daemon (scheme, host, port, optional
+	// path prefix); required when Install is on.
+	PublicURL string `koanf:"public_url"`
+	// Install makes akminio create and repair the feeds; turned off, akminio removes the
+	// feeds it created.
+	Install bool `koanf:"install"`
 }
 
 // Alerts are the outgoing alert receivers.

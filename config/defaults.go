@@ -66,6 +66,10 @@ func defaults() map[string]any {
 			"webhook_url":      "",
 			"alertmanager_url": "",
 		},
+		"events": map[string]any{
+			"public_url": "",
+			"install":    false,
+		},
 		"log": map[string]any{
 			"level":  "info",
 			"format": "json",

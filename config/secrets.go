@@ -171,6 +171,9 @@ func (c *Config) RequireSecrets() error {
 		case s.required:
 			p.add(s.key, "not set: give %s_file, %s, $%s/%s or an inline %s",
 				s.key, envName(s.key), EnvCredentialsDirectory, s.credName, s.key)
+		case s.key == "http.hook_token" && c.Events.Install:
+			p.add(s.key, "not set, and events.install needs it (the feeds authenticate with it): give %s_file, %s, $%s/%s or an inline %s",
+				s.key, envName(s.key), EnvCredentialsDirectory, s.credName, s.key)
 		}
 	}
 	return p.err()

@@ -52,6 +52,7 @@ func validate(c *Config, p *problems) {
 	nonNegative(p, "http.debounce", c.HTTP.Debounce)
 	checkURL(p, "alerts.webhook_url", c.Alerts.WebhookURL, false)
 	checkURL(p, "alerts.alertmanager_url", c.Alerts.AlertmanagerURL, false)
+	validateEvents(c, p)
 	checkEnum(p, "log.level", c.Log.Level, LogLevels...)
 	checkEnum(p, "log.format", c.Log.Format, LogFormats...)
 }
@@ -261,3 +262,14 @@ func checkCAFile(c *Config, p *problems, key, path string) {
 }
 
 func isSpace(r rune) bool { return r == ' ' || r == '\t' || r == '\n' || r == '\r' }
+
+// validateEvents: the feeds need an address to send to. The hook token they authenticate
+// with is a secret, checked by RequireSecrets.
+func validateEvents(c *Config, p *problems) {
+	e := c.Events
+	if checkURL(p, "events.public_url", e.PublicURL, e.Install) {
+		if u, _ := url.Parse(e.PublicURL); u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+			p.add("events.public_url", "must be a plain base URL (no user, query or fragment)")
+		}
+	}
+}

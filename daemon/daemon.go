@@ -118,13 +118,15 @@ type Options struct {
 
 // Daemon is a running `akminio run`. Build it with New and start it with Run.
 type Daemon struct {
-	opts     Options
-	log      *zap.Logger
-	metrics  *metrics
-	gatherer prometheus.Gatherer
-	alerts   *alerter
-	now      func() time.Time
-	notify   func(state string)
+	opts    Options
+	log     *zap.Logger
+	metrics *metrics
+	// eventsReceived is akminio_events_received_total{source} (feeds.go).
+	eventsReceived *prometheus.CounterVec
+	gatherer       prometheus.Gatherer
+	alerts         *alerter
+	now            func() time.Time
+	notify         func(state string)
 
 	triggers  chan trigger
 	hooks     chan struct{}
@@ -145,6 +147,7 @@ type Daemon struct {
 	runStart    time.Time // start of what runs
 	rotatedAt   time.Time // state.json secret_rotated_at
 	sched       *scheduler
+	feeds       feedState
 	addr        net.Addr
 }
 
@@ -176,6 +179,10 @@ func New(opts Options) (*Daemon, error) {
 	if err != nil {
 		return nil, fmt.Errorf("daemon: register metrics: %w", err)
 	}
+	evm, err := newEventsMetric(opts.Registerer)
+	if err != nil {
+		return nil, fmt.Errorf("daemon: register metrics: %w", err)
+	}
 	d := &Daemon{
 		opts: opts, log: opts.Logger, metrics: m, gatherer: opts.Gatherer, now: opts.Now,
 		notify:    sdNotifier(opts.Logger),
@@ -184,7 +191,9 @@ func New(opts Options) (*Daemon, error) {
 		exclusive: make(chan *exclusiveJob),
 		loopDone:  make(chan struct{}),
 		cfg:       opts.Config, runner: runner, reloadOK: true,
-		backends: map[string]backendState{},
+		backends:       map[string]backendState{},
+		eventsReceived: evm,
+		feeds:          feedState{lastDelivered: map[string]time.Time{}, received: map[string]uint64{}, hookSources: map[string]bool{}},
 	}
 	d.alerts = newAlerter(opts.HTTPClient, opts.Logger, opts.Instance, opts.AlertResend, opts.Now)
 	d.alerts.configure(opts.Config.Alerts)

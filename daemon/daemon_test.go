@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"strings"
@@ -424,7 +425,13 @@ func TestHookBodies(t *testing.T) {
 		{"/hooks/minio", audit("ListCannedPolicies", mc), http.StatusOK, false},
 		{"/hooks/authentik", `{"body":"model_updated: {'model': {'app': 'authentik_providers_oauth2'}}","severity":"notice",` +
 			`"user_email":"ops@example.com","user_username":"ops","event_user_email":null,"event_user_username":null}`, http.StatusAccepted, true},
-		{"/hooks/authentik", `"a body mapping's string"`, http.StatusAccepted, true},
+		{"/hooks/authentik", `"a body mapping's string"`, http.StatusBadRequest, false},
+		{"/hooks/authentik", `{"severity":"notice"}`, http.StatusBadRequest, false},
+		{"/hooks/authentik", akNotification("model_updated", "authentik_core", "group", "Mozilla/5.0"), http.StatusAccepted, true},
+		{"/hooks/authentik", akNotification("model_deleted", "authentik_policies", "policybinding", "Mozilla/5.0"), http.StatusAccepted, true},
+		{"/hooks/authentik", akNotification("model_updated", "authentik_core", "user", "Mozilla/5.0"), http.StatusOK, false},
+		{"/hooks/authentik", akNotification("model_updated", "authentik_core", "group", "akminio/v1.2.3"), http.StatusOK, false},
+		{"/hooks/authentik", `{"body":"login: {'auth_method': 'password'}","severity":"notice"}`, http.StatusOK, false},
 		{"/hooks/authentik", `{"body": `, http.StatusBadRequest, false},
 	} {
 		code, body := h.do(http.MethodPost, tc.path, hookToken, tc.body)
@@ -432,4 +439,14 @@ func TestHookBodies(t *testing.T) {
 			t.Errorf("POST %s %.60s...: %d %s; want %d, triggered %v", tc.path, tc.body, code, body, tc.want, tc.triggered)
 		}
 	}
+}
+
+// akNotification is authentik's default webhook body for a model event, the summary as
+// authentik prints it.
+func akNotification(action, app, model, ua string) string {
+	body := action + ": {'model': {'app': '" + app + "', 'model_name': '" + model + "', 'pk': 'a1b2', 'name': 'x'}, " +
+		"'http_request': {'path': '/api/v3/x/', 'method': 'PATCH', 'args': {}, 'user_agent': '" + ua + "', 'request_id': 'f00'}}"
+	raw, _ := json.Marshal(map[string]any{"body": body, "severity": "notice", "user_email": "ops@example.com",
+		"user_username": "ops", "event_user_email": "ops@example.com", "event_user_username": "ops"})
+	return string(raw)
 }

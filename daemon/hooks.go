@@ -54,6 +54,7 @@ func (d *Daemon) handleMinIOHook(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, map[string]any{"error": "not a MinIO audit entry: " + err.Error()})
 		return
 	}
+	d.eventReceived(SourceMinIO)
 	var relevant []string
 	for _, e := range entries {
 		if slices.Contains(minioAdminCalls, e.API.Name) && !strings.Contains(e.UserAgent, OwnUserAgent) {
@@ -62,7 +63,7 @@ func (d *Daemon) handleMinIOHook(w http.ResponseWriter, r *http.Request) {
 	}
 	if len(relevant) > 0 {
 		d.log.Info("MinIO admin call seen; run scheduled after the debounce", zap.Strings("calls", relevant))
-		d.hookEvent()
+		d.hookEvent(SourceMinIO)
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"entries": len(entries), "triggered": len(relevant) > 0})
 }
@@ -101,47 +102,29 @@ func decodeAudit(body []byte) ([]auditEntry, error) {
 	return out, nil
 }
 
-// authentikNotification is authentik's generic webhook body (a notification transport in
-// "webhook" mode, NotificationTransport.send_webhook): {"body", "severity", "user_email",
-// "user_username", "event_user_email", "event_user_username"}. The body is the event's
-// summary, "<action>: <context>" (such as "model_updated: {...}") unless the event carries a
-// message. A webhook body mapping replaces the whole document with whatever JSON it returns.
-type authentikNotification struct {
-	Body     string `json:"body"`
-	Severity string `json:"severity"`
-}
-
-// handleAuthentikHook takes authentik notification webhooks. Which events arrive is decided
-// in authentik by the notification rule (its event matcher policy should match
-// model_created, model_updated and model_deleted), so every well-formed JSON document
-// schedules a debounced run: the default body, or any shape a body mapping returns. akminio's own writes cause such events too: the run they
-// trigger finds no drift and writes nothing, so there is no loop.
+// handleAuthentikHook takes authentik notification webhooks (the default body of a webhook
+// transport, see authentikBody in feeds.go). A model event on an object akminio manages,
+// caused by someone other than akminio, schedules a debounced run; other events are answered
+// 200 and ignored. A body that is not authentik's is refused with 400.
 func (d *Daemon) handleAuthentikHook(w http.ResponseWriter, r *http.Request) {
 	body, err := drain(r)
 	if err != nil {
 		bodyError(w, err)
 		return
 	}
-	if !json.Valid(body) {
-		writeJSON(w, http.StatusBadRequest, map[string]any{"error": "not an authentik notification: the body is not JSON"})
+	n, err := decodeNotification(body)
+	if err != nil {
+		writeJSON(w, http.StatusBadRequest, map[string]any{"error": err.Error()})
 		return
 	}
-	var n authentikNotification
-	_ = json.Unmarshal(body, &n) // a mapped body need not be an object: n stays empty
+	d.eventReceived(SourceAuthentik)
+	if why := n.ignored(); why != "" {
+		d.log.Debug("authentik notification ignored", zap.String("event", n.Action), zap.String("model", n.Model), zap.String("why", why))
+		writeJSON(w, http.StatusOK, map[string]any{"triggered": false, "ignored": why})
+		return
+	}
 	d.log.Info("authentik notification received; run scheduled after the debounce",
-		zap.String("severity", n.Severity), zap.String("event", firstWord(n.Body)))
-	d.hookEvent()
+		zap.String("event", n.Action), zap.String("model", n.Model))
+	d.hookEvent(SourceAuthentik)
 	writeJSON(w, http.StatusAccepted, map[string]any{"triggered": true})
-}
-
-// firstWord is the event action at the start of a notification body ("model_updated: ...").
-func firstWord(s string) string {
-	s = strings.TrimSpace(s)
-	if i := strings.IndexAny(s, ": \n"); i >= 0 {
-		s = s[:i]
-	}
-	if len(s) > 64 {
-		s = s[:64]
-	}
-	return s
 }

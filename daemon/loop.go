@@ -77,8 +77,8 @@ func (d *Daemon) loop(runCtx context.Context, stop <-chan struct{}) {
 		case <-s.debounceC:
 			s.debounceC = nil
 			s.pending = true
-			if s.pendingWhy == "" {
-				s.pendingWhy = "hook"
+			if why := d.takeHookReason(); s.pendingWhy == "" {
+				s.pendingWhy = why
 			}
 		case j := <-d.exclusive:
 			s.jobs = append(s.jobs, j)
@@ -267,7 +267,10 @@ func (d *Daemon) triggerWait(ctx context.Context, reason string) (*outcome, bool
 }
 
 // hookEvent records a hook event: a run follows once http.debounce passes without another.
-func (d *Daemon) hookEvent() {
+func (d *Daemon) hookEvent(source string) {
+	d.mu.Lock()
+	d.feeds.hookSources[source] = true
+	d.mu.Unlock()
 	select {
 	case d.hooks <- struct{}{}:
 	default: // an event is already waiting for the loop

@@ -14,6 +14,7 @@ type outcome struct {
 	End      time.Time
 	Duration time.Duration
 	Result   string // Result* constants
+	Reason   string // why the run ran: "start", "schedule", "hook:authentik", "reconcile", ...
 	Err      error  // nil unless Result is ResultError
 	// Observed says the run saw both systems, so Drift and RestartPending are current.
 	Observed       bool

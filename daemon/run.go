@@ -27,7 +27,7 @@ func (d *Daemon) execute(runCtx context.Context, r Runner, reason string) *outco
 		return err
 	})
 	o := classify(res, err)
-	o.Start, o.End = start, d.now()
+	o.Start, o.End, o.Reason = start, d.now(), reason
 	o.Duration = o.End.Sub(o.Start)
 	return o
 }
@@ -46,6 +46,7 @@ func (d *Daemon) finish(o *outcome) {
 	prev := d.last
 	prevDrift, prevRestart := d.drift, d.restartPend
 	d.last = o
+	d.recordRun(o)
 	for s, b := range o.Backends {
 		d.backends[s] = b
 	}

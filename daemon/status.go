@@ -19,6 +19,9 @@ type Status struct {
 	RestartPending bool                     `json:"restart_pending"`
 	Backends       map[string]BackendStatus `json:"backends"`
 	Config         ConfigStatus             `json:"config"`
+	// Events are the event feeds by source (authentik, minio); RecentRuns the last runs.
+	Events     map[string]FeedStatus `json:"events"`
+	RecentRuns []RunSummary          `json:"recent_runs"`
 }
 
 // LastRun describes the last finished reconcile run.
@@ -26,6 +29,7 @@ type LastRun struct {
 	Start           time.Time          `json:"start"`
 	DurationSeconds float64            `json:"duration_seconds"`
 	Result          string             `json:"result"`
+	Reason          string             `json:"reason"`
 	Error           string             `json:"error,omitempty"`
 	Changes         []reconcile.Change `json:"changes"` // applied
 }
@@ -71,6 +75,8 @@ func (d *Daemon) Status() Status {
 		RestartPending: d.restartPend,
 		Backends:       map[string]BackendStatus{},
 		Config:         ConfigStatus{Path: d.cfg.Path, LastReloadSuccessful: d.reloadOK},
+		Events:         d.feedStatus(),
+		RecentRuns:     append([]RunSummary{}, d.feeds.recent...),
 	}
 	if d.last != nil {
 		st.LastRun = lastRunOf(d.last)
@@ -98,7 +104,7 @@ func (d *Daemon) Status() Status {
 }
 
 func lastRunOf(o *outcome) *LastRun {
-	lr := &LastRun{Start: o.Start.UTC(), DurationSeconds: o.Duration.Seconds(), Result: o.Result, Changes: nonNil(o.Applied)}
+	lr := &LastRun{Start: o.Start.UTC(), DurationSeconds: o.Duration.Seconds(), Result: o.Result, Reason: o.Reason, Changes: nonNil(o.Applied)}
 	if o.Err != nil {
 		lr.Error = o.Err.Error()
 	}

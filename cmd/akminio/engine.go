@@ -16,7 +16,9 @@ import (
 // newEngine wires the reconcile engine from a validated config: the two adapters and the
 // desired state. Every command that observes or writes builds its engine here.
 func newEngine(cfg *config.Config, log *zap.Logger) (*reconcile.Engine, error) {
-	ak, err := authentik.New(cfg.Authentik) // its errors say "authentik: ..."
+	v, _ := buildVersion()
+	// The User-Agent marks akminio's own writes in authentik's events (see daemon.OwnUserAgent).
+	ak, err := authentik.New(cfg.Authentik, authentik.WithUserAgent(daemon.OwnUserAgent+v)) // its errors say "authentik: ..."
 	if err != nil {
 		return nil, err
 	}

@@ -42,6 +42,10 @@ var servedPrefixes = []string{
 	"/crypto/certificatekeypairs/",
 	"/flows/instances/",
 	"/policies/bindings/",
+	"/events/transports/",
+	"/events/rules/",
+	"/policies/event_matcher/",
+	"/propertymappings/notification/",
 }
 
 // contract is the parsed document and a router over it, built once per process.

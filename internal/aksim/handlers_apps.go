@@ -219,6 +219,9 @@ func (st *store) renderBinding(b *record) map[string]any {
 	out["policy_obj"] = nil
 	out["group_obj"] = nil
 	out["user_obj"] = nil
+	if p := b.f["policy"]; p != nil {
+		out["policy_obj"] = st.bindingPolicy(str(p))
+	}
 	if g := st.groups[str(b.f["group"])]; g != nil {
 		out["group_obj"] = renderPartialGroup(g)
 	}
@@ -287,10 +290,10 @@ func (st *store) checkBinding(f map[string]any) (int, any) {
 		return http.StatusBadRequest, map[string]any{"non_field_errors": []string{"Only one of 'policy', 'group' or 'user' can be set."}}
 	}
 	target := str(f["target"])
-	if st.apps[target] == nil && st.flows[target] == nil {
+	if st.apps[target] == nil && st.flows[target] == nil && !st.isBindingTarget(target) {
 		return errField("target", `Invalid pk "`+target+`" - object does not exist.`)
 	}
-	if p := f["policy"]; p != nil {
+	if p := f["policy"]; p != nil && st.bindingPolicy(str(p)) == nil {
 		return errField("policy", `Invalid pk "`+str(p)+`" - object does not exist.`)
 	}
 	if g := f["group"]; g != nil && st.groups[str(g)] == nil {

@@ -142,7 +142,7 @@ func (s *Server) usersMe(c *call) (int, any) {
 	st := s.st
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	u := st.userByPK(adminPK)
+	u := st.userByPK(s.tokenUser(c.r))
 	groups := []any{}
 	for _, id := range st.userGroups(u.num) {
 		groups = append(groups, map[string]any{"pk": id, "name": st.groups[id].f["name"]})

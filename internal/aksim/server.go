@@ -137,6 +137,7 @@ func (s *Server) Close() error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), closeGrace)
 	defer cancel()
+	defer func() { _ = s.WaitDeliveries(ctx) }() // notifications in flight log through Logf
 	if err := srv.Shutdown(ctx); err != nil {
 		return errors.Join(fmt.Errorf("aksim: requests still running after %s: %w", closeGrace, err), srv.Close())
 	}
@@ -183,7 +184,7 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, map[string]any{"detail": "Not found."})
 		return
 	}
-	in := &openapi3filter.RequestValidationInput{Request: r, PathParams: params, Route: route, Options: requestOptions(s.opts.Token)}
+	in := &openapi3filter.RequestValidationInput{Request: r, PathParams: params, Route: route, Options: s.authOptions()}
 	if err := openapi3filter.ValidateRequest(r.Context(), in); err != nil {
 		var ae *authError
 		if errors.As(err, &ae) {
@@ -209,8 +210,10 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotImplemented, map[string]any{"detail": "aksim: operation " + route.Operation.OperationID + " is not simulated"})
 		return
 	}
+	pre := s.beforeWrite(route.Operation.OperationID, c)
 	status, body := h(s, c)
 	s.respond(w, in, status, body)
+	s.afterWrite(route.Operation.OperationID, c, status, body, pre)
 }
 
 // respond writes a JSON answer after checking it against the contract.

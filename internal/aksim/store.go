@@ -40,6 +40,7 @@ type store struct {
 	flows     map[string]*record
 	bindings  map[string]*record
 	keys      map[string]*keyMaterial // keypair uuid -> key and certificate
+	ev        *eventTables            // notifications (handlers_events.go)
 }
 
 func newStore() *store {
@@ -55,6 +56,7 @@ func newStore() *store {
 		flows:     map[string]*record{},
 		bindings:  map[string]*record{},
 		keys:      map[string]*keyMaterial{},
+		ev:        newEventTables(),
 	}
 }
 

@@ -53,6 +53,7 @@ type options struct {
 	retry       RetryPolicy
 	pageSize    int32
 	concurrency int
+	userAgent   string
 }
 
 // WithHTTPClient makes the Adapter send every request through c as it is: no TLS settings,
@@ -66,13 +67,17 @@ func WithRetry(p RetryPolicy) Option { return func(o *options) { o.retry = p } }
 // unless its configuration says otherwise).
 func WithPageSize(n int32) Option { return func(o *options) { o.pageSize = n } }
 
+// WithUserAgent sets the User-Agent of every request (default "akminio"). authentik records
+// it in the events the requests cause, which is how the daemon knows its own writes.
+func WithUserAgent(ua string) Option { return func(o *options) { o.userAgent = ua } }
+
 // WithConcurrency bounds how many requests Observe has in flight at once (default 4).
 func WithConcurrency(n int) Option { return func(o *options) { o.concurrency = n } }
 
 // New returns an Adapter for the authentik instance of cfg. It does not contact authentik;
 // Ping does.
 func New(cfg config.Authentik, opts ...Option) (*Adapter, error) {
-	o := options{retry: DefaultRetryPolicy, pageSize: DefaultPageSize, concurrency: DefaultConcurrency}
+	o := options{retry: DefaultRetryPolicy, pageSize: DefaultPageSize, concurrency: DefaultConcurrency, userAgent: "akminio"}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -95,7 +100,7 @@ func New(cfg config.Authentik, opts ...Option) (*Adapter, error) {
 	c := api.NewConfiguration()
 	c.Servers = api.ServerConfigurations{{URL: strings.TrimRight(cfg.URL, "/") + "/api/v3"}}
 	c.AddDefaultHeader("Authorization", "Bearer "+cfg.Token.Reveal())
-	c.UserAgent = "akminio"
+	c.UserAgent = o.userAgent
 	c.HTTPClient = hc
 	// c.Debug stays false: the client would log every request with its token.
 	return &Adapter{api: api.NewAPIClient(c), pageSize: o.pageSize, sem: make(chan struct{}, o.concurrency)}, nil
