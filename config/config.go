@@ -51,6 +51,7 @@ type Config struct {
 	Alerts    Alerts            `koanf:"alerts"`
 	Events    Events            `koanf:"events"`
 	Log       Log               `koanf:"log"`
+	HA        HA                `koanf:"ha"`
 
 	// secrets records where each secret came from (see RequireSecrets); set by Load.
 	secrets map[string]secretState
@@ -182,4 +183,22 @@ type Alerts struct {
 type Log struct {
 	Level  string `koanf:"level"`  // debug | info | warn | error
 	Format string `koanf:"format"` // json | console
+}
+
+// HA makes the akminio instances on the hosts of one distributed MinIO behave as one: only
+// the holder of a lease stored in MinIO writes (package lease). Off by default.
+type HA struct {
+	Enabled bool   `koanf:"enabled"`
+	Bucket  string `koanf:"bucket"` // created when missing
+	Key     string `koanf:"key"`
+	// Identity names this instance in the lease; "" means the host name (see HAIdentity).
+	Identity      string        `koanf:"identity"`
+	LeaseDuration time.Duration `koanf:"lease_duration"`
+	RenewInterval time.Duration `koanf:"renew_interval"`
+}
+
+// WriteStep is the longest one write step may take: one request to authentik or MinIO,
+// each bounded by its timeout. A leader starts a write step only with this much lease left.
+func (c *Config) WriteStep() time.Duration {
+	return max(c.Authentik.Timeout, c.MinIO.Timeout)
 }

@@ -74,5 +74,13 @@ func defaults() map[string]any {
 			"level":  "info",
 			"format": "json",
 		},
+		"ha": map[string]any{
+			"enabled":        false,
+			"bucket":         "akminio",
+			"key":            "leader.json",
+			"identity":       "",
+			"lease_duration": "30s",
+			"renew_interval": "10s",
+		},
 	}
 }

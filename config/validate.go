@@ -55,6 +55,34 @@ func validate(c *Config, p *problems) {
 	validateEvents(c, p)
 	checkEnum(p, "log.level", c.Log.Level, LogLevels...)
 	checkEnum(p, "log.format", c.Log.Format, LogFormats...)
+	validateHA(c, p)
+}
+
+// bucketRE is S3's rule for bucket names, as MinIO applies it.
+var bucketRE = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`)
+
+func validateHA(c *Config, p *problems) {
+	h := c.HA
+	if !h.Enabled {
+		return
+	}
+	if required(p, "ha.bucket", h.Bucket) && (!bucketRE.MatchString(h.Bucket) || strings.Contains(h.Bucket, "..")) {
+		p.add("ha.bucket", "%q is not a bucket name (3 to 63 lowercase letters, digits, . and -)", h.Bucket)
+	}
+	if required(p, "ha.key", h.Key) && (strings.HasPrefix(h.Key, "/") || strings.HasSuffix(h.Key, "/")) {
+		p.add("ha.key", "%q must not start or end with /", h.Key)
+	}
+	positive(p, "ha.lease_duration", h.LeaseDuration)
+	positive(p, "ha.renew_interval", h.RenewInterval)
+	if h.LeaseDuration <= 0 || h.RenewInterval <= 0 {
+		return
+	}
+	// Renewed every renew_interval, a leader has at least lease_duration - renew_interval
+	// left; a write step starts only with the longest write step left.
+	if step := c.WriteStep(); h.LeaseDuration <= h.RenewInterval+step {
+		p.add("ha.lease_duration", "%s must exceed ha.renew_interval (%s) plus the longest write step (%s, the larger of authentik.timeout and minio.timeout), or the leader could not finish a write within its lease",
+			h.LeaseDuration, h.RenewInterval, step)
+	}
 }
 
 func validateAuthentik(c *Config, p *problems) {
