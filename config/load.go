@@ -51,6 +51,12 @@ func Load(path string, environ []string) (*Config, []Warning, error) {
 		}
 		return nil, nil, &Error{Problems: []string{path + ": not valid YAML: " + oneLine(err.Error())}}
 	}
+	if v, ok := fileMap[UneditedKey]; ok {
+		if v == true {
+			return nil, nil, &Error{Problems: []string{FirstRunMessage(path)}}
+		}
+		delete(fileMap, UneditedKey) // "unedited: false" is an edited file
+	}
 	if err := k.Load(confmap.Provider(fileMap, ""), nil); err != nil {
 		return nil, nil, &Error{Problems: []string{path + ": " + err.Error()}}
 	}
@@ -69,6 +75,19 @@ func Load(path string, environ []string) (*Config, []Warning, error) {
 		return nil, warnings, err
 	}
 	return cfg, warnings, nil
+}
+
+// UneditedKey is the top-level key the Debian package's /etc/akminio/config.yaml carries
+// ("unedited: true") so that the example it installs stays inert until an operator edits it.
+const UneditedKey = "unedited"
+
+// FirstRunMessage is the one problem Load reports for a file that still says
+// "unedited: true": the package's example, not yet describing any host. README.md
+// documents it word for word.
+func FirstRunMessage(path string) string {
+	return path + ": not configured yet: this is the example installed by the package. " +
+		"Describe your authentik and MinIO in it, put the secrets in /etc/akminio/credentials " +
+		"(see /usr/share/doc/akminio/README.md), then delete the line \"unedited: true\""
 }
 
 // decode unmarshals the merged koanf tree into a Config. Unknown keys and values of the

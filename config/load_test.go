@@ -330,3 +330,30 @@ func TestEnvironmentOverridesKeysWithUnderscores(t *testing.T) {
 		}
 	}
 }
+
+// TestUneditedConfigIsInert: a file saying "unedited: true" (the Debian package's copy of
+// the example) is refused with only the first-run message, whatever else it holds;
+// "unedited: false" is an edited file and loads.
+func TestUneditedConfigIsInert(t *testing.T) {
+	example, err := os.ReadFile("../testdata/example-config.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	path := filepath.Join(dir, "config.yaml")
+	if err := os.WriteFile(path, append([]byte("unedited: true\n"), example...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = Load(path, nil)
+	var cerr *Error
+	if !errors.As(err, &cerr) || len(cerr.Problems) != 1 || cerr.Problems[0] != FirstRunMessage(path) {
+		t.Fatalf("Load(unedited example) = %v, want only the first-run message", err)
+	}
+	if !strings.Contains(cerr.Problems[0], `delete the line "unedited: true"`) {
+		t.Errorf("first-run message does not say what to do: %s", cerr.Problems[0])
+	}
+
+	if _, _, err := Load(writeConfig(t, "unedited: false\n"+minimal), nil); err != nil {
+		t.Errorf("unedited: false: %v", err)
+	}
+}

@@ -40,10 +40,10 @@ func unitWithBinary(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(string(data), "ExecStart=/usr/local/bin/akminio run --config /etc/akminio/config.yaml\n") {
-		t.Fatal("akminio.service: ExecStart is not /usr/local/bin/akminio run --config /etc/akminio/config.yaml")
+	if !strings.Contains(string(data), "ExecStart=/usr/bin/akminio run --config /etc/akminio/config.yaml\n") {
+		t.Fatal("akminio.service: ExecStart is not /usr/bin/akminio run --config /etc/akminio/config.yaml")
 	}
-	unit := strings.Replace(string(data), "ExecStart=/usr/local/bin/akminio", "ExecStart="+exe, 1)
+	unit := strings.Replace(string(data), "ExecStart=/usr/bin/akminio", "ExecStart="+exe, 1)
 	p := filepath.Join(t.TempDir(), "akminio.service")
 	if err := os.WriteFile(p, []byte(unit), 0o644); err != nil {
 		t.Fatal(err)
@@ -60,7 +60,7 @@ func TestSystemdUnitVerifies(t *testing.T) {
 	}
 	data, _ := os.ReadFile(repoFile(t, "systemd/akminio.service"))
 	for _, want := range []string{"Type=notify", "NotifyAccess=main", "WatchdogSec=", "Restart=on-failure",
-		"RestartPreventExitStatus=78", "StateDirectory=akminio", "DynamicUser=yes", "ExecReload=/bin/kill -HUP $MAINPID",
+		"RestartPreventExitStatus=78", "StateDirectory=akminio", "User=akminio", "ExecReload=/bin/kill -HUP $MAINPID",
 		"LoadCredential=authentik-token:", "LoadCredential=minio-access-key:", "LoadCredential=minio-secret-key:", "LoadCredential=hook-token:"} {
 		if !strings.Contains(string(data), want) {
 			t.Errorf("akminio.service lacks %q", want)
