@@ -244,6 +244,7 @@ type State struct {
 	RestartPending  *PendingRestart `json:"restart_pending,omitempty"`
 	CreatedPolicies []string        `json:"created_policies,omitempty"` // MinIO policies akminio created
 	CreatedBindings []string        `json:"created_bindings,omitempty"` // authentik binding pks akminio created
+	CreatedFeeds    []string        `json:"created_feeds,omitempty"`    // feed objects akminio created, FeedKey(kind, name)
 	SecretRotatedAt time.Time       `json:"secret_rotated_at,omitzero"`
 }
 
