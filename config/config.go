@@ -19,16 +19,22 @@ const (
 	MatchAll   = "all"   // union of every matching binding, order kept, no duplicates
 )
 
+// Mode is the mode of operation (key mode).
+type Mode string
+
 // Modes of operation.
 const (
-	ModeRepair = "repair"
-	ModeReport = "report"
+	ModeRepair Mode = "repair" // compute, apply, verify
+	ModeReport Mode = "report" // compute, report, apply nothing
 )
+
+// Restart is the MinIO restart policy (key minio.restart).
+type Restart string
 
 // MinIO restart policies.
 const (
-	RestartAuto  = "auto"
-	RestartNever = "never"
+	RestartAuto  Restart = "auto"  // restart MinIO after an identity_openid write
+	RestartNever Restart = "never" // report "restart pending"; an operator restarts MinIO
 )
 
 // Config is the whole, validated configuration. Treat it as read-only.
@@ -45,7 +51,7 @@ type Config struct {
 	Prune     bool              `koanf:"prune"`
 	Verify    Verify            `koanf:"verify"`
 	Schedule  Schedule          `koanf:"schedule"`
-	Mode      string            `koanf:"mode"`
+	Mode      Mode              `koanf:"mode"`
 	StateDir  string            `koanf:"state_dir"`
 	HTTP      HTTP              `koanf:"http"`
 	Alerts    Alerts            `koanf:"alerts"`
@@ -110,7 +116,7 @@ type MinIO struct {
 	InsecureSkipVerify bool          `koanf:"insecure_skip_verify"`
 	Timeout            time.Duration `koanf:"timeout"`
 	OpenID             OpenID        `koanf:"openid"`
-	Restart            string        `koanf:"restart"`
+	Restart            Restart       `koanf:"restart"`
 }
 
 // OpenID is MinIO's identity_openid target.

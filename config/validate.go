@@ -254,9 +254,13 @@ func checkURL(p *problems, key, v string, req bool) bool {
 	return true
 }
 
-func checkEnum(p *problems, key, v string, allowed ...string) {
+func checkEnum[T ~string](p *problems, key string, v T, allowed ...T) {
 	if !slices.Contains(allowed, v) {
-		p.add(key, "%q is not one of %s", v, strings.Join(allowed, ", "))
+		names := make([]string, len(allowed))
+		for i, a := range allowed {
+			names[i] = string(a)
+		}
+		p.add(key, "%q is not one of %s", v, strings.Join(names, ", "))
 	}
 }
 

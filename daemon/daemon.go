@@ -140,7 +140,7 @@ type Daemon struct {
 	runner      Runner
 	reloadOK    bool
 	last        *outcome
-	backends    map[string]backendState
+	backends    map[reconcile.System]backendState
 	drift       []reconcile.Change // drift left by the last run that observed
 	restartPend bool
 	running     string    // "" when idle, else what runs ("reconcile", "job")
@@ -191,7 +191,7 @@ func New(opts Options) (*Daemon, error) {
 		exclusive: make(chan *exclusiveJob),
 		loopDone:  make(chan struct{}),
 		cfg:       opts.Config, runner: runner, reloadOK: true,
-		backends:       map[string]backendState{},
+		backends:       map[reconcile.System]backendState{},
 		eventsReceived: evm,
 		feeds:          feedState{lastDelivered: map[string]time.Time{}, received: map[string]uint64{}, hookSources: map[string]bool{}},
 	}

@@ -85,7 +85,7 @@ func TestReadyz(t *testing.T) {
 	r := &fakeRunner{ApplyFunc: func(context.Context) (*reconcile.Result, error) {
 		<-gate
 		if fail.Load() {
-			return nil, &reconcile.ObserveError{Failed: map[string]error{
+			return nil, &reconcile.ObserveError{Failed: map[reconcile.System]error{
 				reconcile.SystemAuthentik: errors.New("authentik: GET /api/v3/providers/oauth2/: connection refused")}}
 		}
 		return inSync(), nil

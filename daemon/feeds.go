@@ -111,7 +111,7 @@ func (d *Daemon) feedStatus() map[string]FeedStatus {
 			fs.LastDelivered = &t
 		}
 		fs.Installed = d.cfg.Events.Install && d.feeds.observed && !slices.ContainsFunc(d.drift, func(c reconcile.Change) bool {
-			return c.System == src && slices.Contains(reconcile.FeedKinds[src], c.Kind)
+			return c.System == reconcile.System(src) && slices.Contains(reconcile.FeedKinds[reconcile.System(src)], c.Kind)
 		})
 		out[src] = fs
 	}

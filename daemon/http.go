@@ -85,7 +85,7 @@ func (d *Daemon) notReady() string {
 	}
 	for _, s := range systems {
 		if b, ok := d.backends[s]; !ok || !b.Up {
-			return s + " did not answer"
+			return string(s) + " did not answer"
 		}
 	}
 	return ""

@@ -95,7 +95,7 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 
 	d.notify(sd.SdNotifyReady + "\nSTATUS=started, first run in progress")
 	d.log.Info("akminio daemon started", zap.String("listen", d.Addr().String()),
-		zap.String("mode", d.config().Mode), zap.String("version", d.opts.Version))
+		zap.String("mode", string(d.config().Mode)), zap.String("version", d.opts.Version))
 	go d.start(runCtx)
 
 	select {
@@ -163,5 +163,15 @@ func waitFor(ctx context.Context, done <-chan struct{}, what string) error {
 		return nil
 	case <-ctx.Done():
 		return fmt.Errorf("%s did not stop in time", what)
+	}
+}
+
+// sdNotifier sends sd_notify states to $NOTIFY_SOCKET (nothing when it is unset); a failure
+// is logged at debug level and otherwise ignored, as sd_notify's contract suggests.
+func sdNotifier(log *zap.Logger) func(string) {
+	return func(state string) {
+		if _, err := sd.SdNotify(false, state); err != nil {
+			log.Debug("sd_notify failed", zap.Error(err))
+		}
 	}
 }

@@ -31,11 +31,11 @@ const (
 var (
 	runResults      = []string{ResultInSync, ResultRepaired, ResultDrift, ResultError}
 	rotationResults = []string{RotationSuccess, RotationFailed, RotationRolledBack}
-	systems         = []string{reconcile.SystemAuthentik, reconcile.SystemMinIO}
-	actions         = []string{reconcile.ActionCreate, reconcile.ActionUpdate, reconcile.ActionDelete}
+	systems         = []reconcile.System{reconcile.SystemAuthentik, reconcile.SystemMinIO}
+	actions         = []reconcile.Action{reconcile.ActionCreate, reconcile.ActionUpdate, reconcile.ActionDelete}
 	// kindsBySystem are the kinds of change each system can have; they label the drift and
 	// change series, all initialised at start-up.
-	kindsBySystem = map[string][]string{
+	kindsBySystem = map[reconcile.System][]reconcile.Kind{
 		reconcile.SystemAuthentik: {reconcile.KindScopeMapping, reconcile.KindProvider, reconcile.KindApplication,
 			reconcile.KindGroup, reconcile.KindBinding, reconcile.KindVerification},
 		reconcile.SystemMinIO: {reconcile.KindPolicy, reconcile.KindOpenID, reconcile.KindVerification},
@@ -107,14 +107,14 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		m.rotations.WithLabelValues(r)
 	}
 	for _, s := range systems {
-		m.backendUp.WithLabelValues(s).Set(0)
+		m.backendUp.WithLabelValues(string(s)).Set(0)
 		for _, k := range kindsBySystem[s] {
-			m.driftItems.WithLabelValues(s, k).Set(0)
+			m.driftItems.WithLabelValues(string(s), string(k)).Set(0)
 			if k == reconcile.KindVerification {
 				continue // verification failures are never applied
 			}
 			for _, a := range actions {
-				m.changes.WithLabelValues(s, k, a)
+				m.changes.WithLabelValues(string(s), string(k), string(a))
 			}
 		}
 	}
@@ -130,21 +130,21 @@ func (m *metrics) observeRun(o *outcome) {
 		m.lastSuccess.Set(float64(o.End.Unix()))
 	}
 	for _, c := range o.Applied {
-		m.changes.WithLabelValues(c.System, c.Kind, c.Action).Inc()
+		m.changes.WithLabelValues(string(c.System), string(c.Kind), string(c.Action)).Inc()
 	}
 	if o.Observed {
 		for _, s := range systems {
 			for _, k := range kindsBySystem[s] {
-				m.driftItems.WithLabelValues(s, k).Set(0)
+				m.driftItems.WithLabelValues(string(s), string(k)).Set(0)
 			}
 		}
 		for _, c := range o.Drift {
-			m.driftItems.WithLabelValues(c.System, c.Kind).Inc()
+			m.driftItems.WithLabelValues(string(c.System), string(c.Kind)).Inc()
 		}
 		m.restartPending.Set(boolFloat(o.RestartPending))
 	}
 	for s, b := range o.Backends {
-		m.backendUp.WithLabelValues(s).Set(boolFloat(b.Up))
+		m.backendUp.WithLabelValues(string(s)).Set(boolFloat(b.Up))
 	}
 }
 

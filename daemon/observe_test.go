@@ -205,7 +205,7 @@ func TestNoSecretInOutput(t *testing.T) {
 	rc := newReceiver(t)
 	cfg.Alerts.WebhookURL = rc.srv.URL
 	r := &fakeRunner{ApplyFunc: func(context.Context) (*reconcile.Result, error) {
-		return nil, &reconcile.ObserveError{Failed: map[string]error{
+		return nil, &reconcile.ObserveError{Failed: map[reconcile.System]error{
 			reconcile.SystemMinIO: fmt.Errorf("minio: signature for %s/%s refused", secrets[1], secrets[2])}}
 	}}
 	h := start(t, Options{Config: cfg, NewRunner: func(*config.Config) (Runner, error) { return r, nil }, Scrubber: logging.NewScrubber()})

@@ -23,7 +23,7 @@ type outcome struct {
 	PlanDrift      []reconcile.Change // drift the run found before applying
 	RestartPending bool
 	// Backends says which backend answered; systems absent from the map are unknown.
-	Backends map[string]backendState
+	Backends map[reconcile.System]backendState
 }
 
 // backendState is one backend's status as the last run saw it.
@@ -39,7 +39,7 @@ type backendState struct {
 //	drift     drift remains
 //	in_sync   otherwise
 func classify(res *reconcile.Result, err error) *outcome {
-	o := &outcome{Backends: map[string]backendState{}}
+	o := &outcome{Backends: map[reconcile.System]backendState{}}
 	if res != nil {
 		o.Applied = res.Applied
 		o.PlanDrift = res.Plan.Changes
@@ -97,7 +97,7 @@ func classifyBackends(o *outcome, err error) {
 
 // changeKey identifies a change across runs.
 func changeKey(c reconcile.Change) string {
-	return c.System + "/" + c.Kind + "/" + c.Action + "/" + c.Name
+	return string(c.System) + "/" + string(c.Kind) + "/" + string(c.Action) + "/" + c.Name
 }
 
 // summary is the one-line STATUS= text and the alerts' summary of an outcome.

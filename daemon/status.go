@@ -3,22 +3,23 @@ package daemon
 import (
 	"time"
 
+	"github.com/akminio/akminio/config"
 	"github.com/akminio/akminio/reconcile"
 )
 
 // Status is the /status document. It holds no secret: changes name fields, never values,
 // and error texts pass through the scrubber.
 type Status struct {
-	Version        string                   `json:"version"`
-	Mode           string                   `json:"mode"`
-	Running        string                   `json:"running,omitempty"` // what the loop runs now
-	LastRun        *LastRun                 `json:"last_run"`          // null before the first run ends
-	Drift          DriftStatus              `json:"drift"`
-	NextRuns       NextRuns                 `json:"next_runs"`
-	Secret         SecretStatus             `json:"secret"`
-	RestartPending bool                     `json:"restart_pending"`
-	Backends       map[string]BackendStatus `json:"backends"`
-	Config         ConfigStatus             `json:"config"`
+	Version        string                             `json:"version"`
+	Mode           config.Mode                        `json:"mode"`
+	Running        string                             `json:"running,omitempty"` // what the loop runs now
+	LastRun        *LastRun                           `json:"last_run"`          // null before the first run ends
+	Drift          DriftStatus                        `json:"drift"`
+	NextRuns       NextRuns                           `json:"next_runs"`
+	Secret         SecretStatus                       `json:"secret"`
+	RestartPending bool                               `json:"restart_pending"`
+	Backends       map[reconcile.System]BackendStatus `json:"backends"`
+	Config         ConfigStatus                       `json:"config"`
 	// Events are the event feeds by source (authentik, minio); RecentRuns the last runs.
 	Events     map[string]FeedStatus `json:"events"`
 	RecentRuns []RunSummary          `json:"recent_runs"`
@@ -73,7 +74,7 @@ func (d *Daemon) Status() Status {
 		Version: d.opts.Version, Mode: d.cfg.Mode, Running: d.running,
 		Drift:          DriftStatus{Changes: nonNil(d.drift), Drift: len(d.drift)},
 		RestartPending: d.restartPend,
-		Backends:       map[string]BackendStatus{},
+		Backends:       map[reconcile.System]BackendStatus{},
 		Config:         ConfigStatus{Path: d.cfg.Path, LastReloadSuccessful: d.reloadOK},
 		Events:         d.feedStatus(),
 		RecentRuns:     append([]RunSummary{}, d.feeds.recent...),

@@ -117,7 +117,7 @@ func benchSimulatorAlone(b *testing.B, env *e2eenv.Env) {
 		b.Fatal(err)
 	}
 	eng.HTTP = rec // the discovery check
-	if _, err := eng.Plan(context.Background()); err != nil {
+	if _, err := eng.DryRun(context.Background()); err != nil {
 		b.Fatal(err)
 	}
 	client := &http.Client{}

@@ -150,7 +150,7 @@ func (s *suite) requireApply(t testing.TB, want int) string {
 }
 
 // findChange returns the change of kind and name in p, if any.
-func findChange(p jsonPlan, kind, name string) (reconcile.Change, bool) {
+func findChange(p jsonPlan, kind reconcile.Kind, name string) (reconcile.Change, bool) {
 	for _, c := range p.Changes {
 		if c.Kind == kind && c.Name == name {
 			return c, true

@@ -64,7 +64,7 @@ type driftCase struct {
 
 func driftCases() []driftCase {
 	mapping := e2eenv.MappingName
-	upd := func(system, kind, name string, fields ...string) reconcile.Change {
+	upd := func(system reconcile.System, kind reconcile.Kind, name string, fields ...string) reconcile.Change {
 		return reconcile.Change{System: system, Action: reconcile.ActionUpdate, Kind: kind, Name: name, Fields: fields,
 			RestartRequired: kind == reconcile.KindOpenID}
 	}

@@ -33,7 +33,7 @@ type MinIOAdapter interface {
 	// Apply makes the MinIO changes (System == SystemMinIO, not Blocked, not Pending) in the
 	// order given: policies (create/update writes the desired document; delete only policies
 	// the plan chose to prune) and identity_openid (writes every managed key of
-	// DesiredOpenID(d, obs.Authentik.Provider)). It updates obs: obs.MinIO.Policies, and
+	// WantedOpenIDKeys(d, obs.Authentik.Provider)). It updates obs: obs.MinIO.Policies, and
 	// obs.State.CreatedPolicies for policies it created (removed on delete). It reports
 	// whether a write needs a restart. It stops at the first error.
 	Apply(ctx context.Context, d *Desired, obs *Observed, changes []Change, done Done) (restart bool, err error)

@@ -98,9 +98,9 @@ func policyDocument(p config.Policy) ([]byte, error) {
 }
 
 // desiredOpenIDConfig derives the identity_openid target from the config.
-func desiredOpenIDConfig(cfg *config.Config) OpenID {
+func desiredOpenIDConfig(cfg *config.Config) OpenIDSettings {
 	o := cfg.MinIO.OpenID
-	return OpenID{
+	return OpenIDSettings{
 		Target:      o.ConfigTarget(),
 		ConfigURL:   DiscoveryURL(cfg.Authentik.URL, cfg.Authentik.Application.Slug),
 		ClaimName:   o.ClaimName,

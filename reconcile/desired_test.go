@@ -100,7 +100,7 @@ func TestNewDesired(t *testing.T) {
 	if !PoliciesEqual(d.Policies["my-custom-policy"], []byte(customPolicy)) {
 		t.Errorf("file policy changed meaning: %s", d.Policies["my-custom-policy"])
 	}
-	wantOpenID := OpenID{
+	wantOpenID := OpenIDSettings{
 		Target:      "identity_openid",
 		ConfigURL:   "https://authentik.company/application/o/minio/.well-known/openid-configuration",
 		ClaimName:   "policy",

@@ -23,7 +23,7 @@ import (
 // state_dir keeps two processes apart).
 type Engine struct {
 	Desired   *Desired
-	Mode      string // config.ModeRepair | config.ModeReport
+	Mode      config.Mode
 	Claim     string // the claim name verification reads
 	Users     []string
 	StateDir  string
@@ -81,16 +81,19 @@ const RunLock = "run.lock"
 var ErrObserve = errors.New("could not observe")
 
 // ObserveError is a failed or partial observation; nothing was written after it. Failed
-// holds the error of each part that failed: SystemAuthentik, SystemMinIO, or "state" (akminio's
-// own state file). A system absent from Failed answered completely.
+// holds the error of each part that failed: SystemAuthentik, SystemMinIO, or PartState
+// (akminio's own state file). A system absent from Failed answered completely.
 type ObserveError struct {
-	Failed map[string]error
+	Failed map[System]error
 }
+
+// PartState names akminio's own state file among the parts of an observation.
+const PartState System = "state"
 
 // Error lists the failures, authentik first; the adapters' errors name their system.
 func (e *ObserveError) Error() string {
 	var msgs []string
-	for _, part := range []string{SystemAuthentik, SystemMinIO, "state"} {
+	for _, part := range []System{SystemAuthentik, SystemMinIO, PartState} {
 		if err := e.Failed[part]; err != nil {
 			msgs = append(msgs, err.Error())
 		}
@@ -120,8 +123,8 @@ func (e *Engine) Observe(ctx context.Context) (*Observed, error) {
 	wg.Go(func() { obs.MinIO, mcErr = e.MinIO.Observe(ctx, e.Desired) })
 	obs.State, stErr = LoadState(e.StateDir)
 	wg.Wait()
-	failed := map[string]error{}
-	for part, err := range map[string]error{SystemAuthentik: akErr, SystemMinIO: mcErr, "state": stErr} {
+	failed := map[System]error{}
+	for part, err := range map[System]error{SystemAuthentik: akErr, SystemMinIO: mcErr, PartState: stErr} {
 		if err != nil {
 			failed[part] = err
 		}
@@ -153,10 +156,10 @@ func (e *Engine) timedOut(ctx context.Context, err error) error {
 	return err
 }
 
-// Plan observes and plans; it writes nothing, except clearing a "restart pending" record
+// DryRun observes, plans and verifies: a run that applies nothing. It writes nothing, except clearing a "restart pending" record
 // once MinIO has loaded a write (see settlePending), and only when no other run holds the
 // run lock: that run owns state.json, and a save here could overwrite what it recorded.
-func (e *Engine) Plan(ctx context.Context) (*Result, error) {
+func (e *Engine) DryRun(ctx context.Context) (*Result, error) {
 	ctx, cancel := e.bound(ctx)
 	defer cancel()
 	obs, err := e.Observe(ctx)
@@ -229,8 +232,8 @@ func (e *Engine) Apply(ctx context.Context) (*Result, error) {
 func (e *Engine) repair(ctx context.Context, obs *Observed, res *Result) error {
 	done := func(c Change) {
 		res.Applied = append(res.Applied, c)
-		e.Log.Info("applied", zap.String("system", c.System), zap.String("action", c.Action),
-			zap.String("kind", c.Kind), zap.String("name", c.Name), zap.Strings("fields", c.Fields))
+		e.Log.Info("applied", zap.String("system", string(c.System)), zap.String("action", string(c.Action)),
+			zap.String("kind", string(c.Kind)), zap.String("name", c.Name), zap.Strings("fields", c.Fields))
 	}
 	changes := res.Plan.Applicable(e.Mode)
 	restart, err := e.applyInOrder(ctx, obs, changes, done)
@@ -302,7 +305,7 @@ func (e *Engine) applyInOrder(ctx context.Context, obs *Observed, changes []Chan
 		}
 	}
 	if len(openid) > 0 {
-		want := DesiredOpenID(e.Desired, obs.Authentik.Provider)
+		want := WantedOpenIDKeys(e.Desired, obs.Authentik.Provider)
 		before := fingerprintOf(obs.MinIO.OpenID) // MinIO reads this back until it restarts
 		r, err := e.MinIO.Apply(ctx, e.Desired, obs, openid, done)
 		if err != nil {
@@ -352,7 +355,7 @@ func (e *Engine) settlePending(obs *Observed) bool {
 		return false
 	}
 	now := fingerprintOf(obs.MinIO.OpenID)
-	loaded := obs.MinIO.OpenID != nil && now == DesiredOpenID(e.Desired, obs.Authentik.Provider).Fingerprint()
+	loaded := obs.MinIO.OpenID != nil && now == WantedOpenIDKeys(e.Desired, obs.Authentik.Provider).Fingerprint()
 	if !loaded && (rp.Before == "" || now == rp.Before) {
 		return false
 	}
@@ -373,7 +376,7 @@ func (e *Engine) settleAndSave(obs *Observed) error {
 // MinIO's OpenID discovery URL. Each failure is a change of kind verification.
 func (e *Engine) verify(ctx context.Context, obs *Observed) []Change {
 	var out []Change
-	fail := func(system, name string, problems ...string) {
+	fail := func(system System, name string, problems ...string) {
 		out = append(out, Change{System: system, Action: ActionVerify, Kind: KindVerification, Name: name, Fields: problems})
 	}
 	if err := e.checkDiscovery(ctx); err != nil {

@@ -26,9 +26,9 @@ type world struct {
 	t        *testing.T
 	ak       AuthentikState
 	policies map[string][]byte
-	loaded   *ObservedOpenID // what MinIO reads back
-	disk     *ObservedOpenID // what MinIO loads at its next restart
-	log      []string        // every write and restart, in order
+	loaded   *ObservedOpenIDTarget // what MinIO reads back
+	disk     *ObservedOpenIDTarget // what MinIO loads at its next restart
+	log      []string              // every write and restart, in order
 
 	akObserveErr error
 	restart      func(ctx context.Context) error // nil: succeed
@@ -75,7 +75,7 @@ func (f fakeMinIO) Apply(_ context.Context, d *Desired, obs *Observed, changes [
 		case c.System != SystemMinIO || c.Blocked != "" || c.Pending:
 			f.w.t.Fatalf("MinIO adapter got %+v", c)
 		case c.Kind == KindOpenID:
-			f.w.disk = &ObservedOpenID{OpenIDValues: DesiredOpenID(d, obs.Authentik.Provider)}
+			f.w.disk = &ObservedOpenIDTarget{OpenIDKeys: WantedOpenIDKeys(d, obs.Authentik.Provider)}
 			restart = true
 		default:
 			fxApplyPolicy(f.w.t, d, obs, c)
@@ -266,7 +266,7 @@ func inSyncNever(t *testing.T) (*world, *Engine) {
 	w := newWorld(t, o)
 	e := testEngine(t, w, func(c *config.Config) { c.MinIO.Restart = config.RestartNever })
 	// fxSynced's identity_openid matches the engine's config_url (the test server's).
-	w.loaded = &ObservedOpenID{OpenIDValues: DesiredOpenID(e.Desired, o.Authentik.Provider)}
+	w.loaded = &ObservedOpenIDTarget{OpenIDKeys: WantedOpenIDKeys(e.Desired, o.Authentik.Provider)}
 	w.loaded.Scopes = "openid"
 	w.disk = w.loaded
 	return w, e
@@ -288,7 +288,7 @@ func TestRestartNeverWritesOnce(t *testing.T) {
 		t.Errorf("writes %q, want one", w.log)
 	}
 	w.loaded = w.disk // the operator restarts MinIO
-	res, err := e.Plan(ctx)
+	res, err := e.DryRun(ctx)
 	if err != nil || !res.InSync() {
 		t.Fatalf("plan after the restart: %v, %+v", err, res)
 	}
@@ -309,7 +309,7 @@ func TestPendingSettlesWhenMinIOLoadsOtherValues(t *testing.T) {
 	other.ClaimName = "groups"
 	w.loaded, w.disk = &other, &other // someone else's write, loaded by a restart
 
-	p, err := e.Plan(ctx)
+	p, err := e.DryRun(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -340,7 +340,7 @@ func TestPlanDoesNotSaveStateUnderAnotherRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := e.Plan(ctx)
+	res, err := e.DryRun(ctx)
 	if err != nil || !res.InSync() {
 		t.Fatalf("plan: %v, %+v", err, res)
 	}
@@ -348,7 +348,7 @@ func TestPlanDoesNotSaveStateUnderAnotherRun(t *testing.T) {
 		t.Errorf("plan rewrote state.json while another run held the lock:\n%s\n->\n%s", before, after)
 	}
 	lock.Unlock()
-	if _, err := e.Plan(ctx); err != nil {
+	if _, err := e.DryRun(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if st, _ := LoadState(e.StateDir); st.RestartPending != nil {

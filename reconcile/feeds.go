@@ -13,15 +13,15 @@ import (
 
 // Kinds of the feed objects.
 const (
-	KindWebhookMapping = "webhook_mapping"        // authentik notification webhook mapping (the bearer header), by name
-	KindTransport      = "notification_transport" // authentik webhook notification transport, by name
-	KindEventMatcher   = "event_matcher"          // authentik event matcher policy, by name
-	KindRule           = "notification_rule"      // authentik notification rule (with its policy bindings), by name
-	KindAuditWebhook   = "audit_webhook"          // MinIO audit_webhook target, by target name
+	KindWebhookMapping Kind = "webhook_mapping"        // authentik notification webhook mapping (the bearer header), by name
+	KindTransport      Kind = "notification_transport" // authentik webhook notification transport, by name
+	KindEventMatcher   Kind = "event_matcher"          // authentik event matcher policy, by name
+	KindRule           Kind = "notification_rule"      // authentik notification rule (with its policy bindings), by name
+	KindAuditWebhook   Kind = "audit_webhook"          // MinIO audit_webhook target, by target name
 )
 
 // FeedKinds are the feed kinds of each system.
-var FeedKinds = map[string][]string{
+var FeedKinds = map[System][]Kind{
 	SystemAuthentik: {KindWebhookMapping, KindTransport, KindEventMatcher, KindRule},
 	SystemMinIO:     {KindAuditWebhook},
 }
@@ -76,7 +76,7 @@ func (f DesiredFeeds) MappingExpression() config.Secret {
 func MatcherName(model string) string { return FeedMatcherName + model }
 
 // FeedKey is an entry of State.CreatedFeeds: "<kind>/<name>".
-func FeedKey(kind, name string) string { return kind + "/" + name }
+func FeedKey(kind Kind, name string) string { return string(kind) + "/" + name }
 
 // Fixed values of the feed objects.
 const (
@@ -152,7 +152,7 @@ func PlanFeeds(d DesiredFeeds, ak ObservedFeeds, mc *ObservedAuditWebhook, st St
 		return planFeedRemoval(ak, mc, st)
 	}
 	var out []Change
-	add := func(system, kind, name string, exists bool, fields []string) {
+	add := func(system System, kind Kind, name string, exists bool, fields []string) {
 		switch {
 		case !exists:
 			out = append(out, Change{System: system, Action: ActionCreate, Kind: kind, Name: name})
@@ -247,7 +247,7 @@ func ruleBindingsMatch(bs []ObservedRuleBinding, matcherPKs []string) bool {
 // planFeedRemoval deletes the feed objects that exist and that akminio created.
 func planFeedRemoval(ak ObservedFeeds, mc *ObservedAuditWebhook, st State) []Change {
 	var out []Change
-	del := func(system, kind, name string, exists bool) {
+	del := func(system System, kind Kind, name string, exists bool) {
 		if exists && slices.Contains(st.CreatedFeeds, FeedKey(kind, name)) {
 			out = append(out, Change{System: system, Action: ActionDelete, Kind: kind, Name: name})
 		}

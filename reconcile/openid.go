@@ -6,11 +6,11 @@ import (
 	"strings"
 )
 
-// DesiredOpenID returns the identity_openid values akminio wants, given the provider as
+// WantedOpenIDKeys returns the identity_openid values akminio wants, given the provider as
 // observed in (or just written to) authentik; p may be nil when the provider does not exist
 // yet, leaving client_secret (and client_id, unless configured) empty.
-func DesiredOpenID(d *Desired, p *ObservedProvider) OpenIDValues {
-	v := OpenIDValues{
+func WantedOpenIDKeys(d *Desired, p *ObservedProvider) OpenIDKeys {
+	v := OpenIDKeys{
 		Enable:      "on",
 		ConfigURL:   d.OpenID.ConfigURL,
 		ClaimName:   d.OpenID.ClaimName,
@@ -31,7 +31,7 @@ func DesiredOpenID(d *Desired, p *ObservedProvider) OpenIDValues {
 
 // Fingerprint is a SHA-256 over the values' key=value pairs. It identifies a write (for the
 // "written, restart pending" record) without storing any value, the secret included.
-func (v OpenIDValues) Fingerprint() string {
+func (v OpenIDKeys) Fingerprint() string {
 	h := sha256.New()
 	for _, kv := range [][2]string{
 		{"enable", v.Enable}, {"config_url", v.ConfigURL}, {"client_id", v.ClientID},
@@ -51,7 +51,7 @@ func (v OpenIDValues) Fingerprint() string {
 const NotConfigured = "not configured"
 
 // fingerprintOf is the fingerprint of what MinIO reads back, NotConfigured for nil.
-func fingerprintOf(o *ObservedOpenID) string {
+func fingerprintOf(o *ObservedOpenIDTarget) string {
 	if o == nil {
 		return NotConfigured
 	}

@@ -22,7 +22,7 @@ import (
 // printed, only the names of the fields that differ, so no secret can appear.
 
 // kindLabels are the words a kind is printed as.
-var kindLabels = map[string]string{
+var kindLabels = map[Kind]string{
 	KindScopeMapping: "scope mapping",
 	KindProvider:     "provider",
 	KindApplication:  "application",
@@ -54,7 +54,7 @@ func WriteText(w io.Writer, p Plan) error {
 // groupBySystem orders changes authentik first, then MinIO, then other systems in order of
 // appearance, keeping plan order within each system.
 func groupBySystem(changes []Change) []Change {
-	order := []string{SystemAuthentik, SystemMinIO}
+	order := []System{SystemAuthentik, SystemMinIO}
 	for _, c := range changes {
 		if !slices.Contains(order, c.System) {
 			order = append(order, c.System)
@@ -97,7 +97,7 @@ func subject(c Change) string {
 	}
 	label, ok := kindLabels[c.Kind]
 	if !ok {
-		label = c.Kind
+		label = string(c.Kind)
 	}
 	return fmt.Sprintf("%s %q", label, c.Name)
 }

@@ -121,7 +121,7 @@ func TestOutputNeverShowsSecrets(t *testing.T) {
 		"secret differs": func(o *Observed) { o.MinIO.OpenID.ClientSecret = minioSecret },
 		"pending": func(o *Observed) {
 			o.MinIO.OpenID.ClientSecret = minioSecret
-			o.State.RestartPending = &PendingRestart{Target: oid, Fingerprint: DesiredOpenID(d, o.Authentik.Provider).Fingerprint()}
+			o.State.RestartPending = &PendingRestart{Target: oid, Fingerprint: WantedOpenIDKeys(d, o.Authentik.Provider).Fingerprint()}
 		},
 		"env blocked": func(o *Observed) {
 			o.MinIO.OpenID.ClientSecret = minioSecret

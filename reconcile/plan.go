@@ -39,7 +39,7 @@ func (p Plan) Drift() int { return len(p.Changes) }
 // Applicable filters the plan by mode: nothing in report mode (or an unknown mode); in
 // repair mode every change that is neither blocked nor pending. Report mode is this
 // filter, never a branch in the appliers.
-func (p Plan) Applicable(mode string) []Change {
+func (p Plan) Applicable(mode config.Mode) []Change {
 	if mode != config.ModeRepair {
 		return nil
 	}
@@ -53,10 +53,10 @@ func (p Plan) Applicable(mode string) []Change {
 }
 
 // ForSystem returns the plan's changes that belong to system, in plan order.
-func (p Plan) ForSystem(system string) []Change { return FilterSystem(p.Changes, system) }
+func (p Plan) ForSystem(system System) []Change { return FilterSystem(p.Changes, system) }
 
 // FilterSystem returns the changes that belong to system, in order.
-func FilterSystem(changes []Change, system string) []Change {
+func FilterSystem(changes []Change, system System) []Change {
 	var out []Change
 	for _, c := range changes {
 		if c.System == system {
@@ -321,17 +321,17 @@ func hasBinding(bs []ObservedBinding, groupPK string) bool {
 	return slices.ContainsFunc(bs, func(b ObservedBinding) bool { return b.Group == groupPK })
 }
 
-// planOpenID compares identity_openid with DesiredOpenID, key by key. Keys set by MinIO's
+// planOpenID compares identity_openid with WantedOpenIDKeys, key by key. Keys set by MinIO's
 // environment block the change; a write already made and waiting for a restart is pending.
 func planOpenID(d *Desired, o *Observed) []Change {
-	want := DesiredOpenID(d, o.Authentik.Provider)
+	want := WantedOpenIDKeys(d, o.Authentik.Provider)
 	c := Change{System: SystemMinIO, Kind: KindOpenID, Name: d.OpenID.Target, RestartRequired: true}
 	have := o.MinIO.OpenID
 	if have == nil {
 		c.Action = ActionCreate
 	} else {
 		c.Action = ActionUpdate
-		c.Fields = openIDDiff(want, have.OpenIDValues, o.Authentik.Provider == nil)
+		c.Fields = openIDDiff(want, have.OpenIDKeys, o.Authentik.Provider == nil)
 		if len(c.Fields) == 0 {
 			return nil
 		}
@@ -345,7 +345,7 @@ func planOpenID(d *Desired, o *Observed) []Change {
 
 // openIDDiff names the managed keys whose values differ. Without a provider client_id and
 // client_secret are unknown yet, so they differ; redirect_uri counts only when desired.
-func openIDDiff(want, have OpenIDValues, noProvider bool) []string {
+func openIDDiff(want, have OpenIDKeys, noProvider bool) []string {
 	return differing(
 		field{"enable", want.Enable != have.Enable},
 		field{"config_url", want.ConfigURL != have.ConfigURL},

@@ -67,7 +67,7 @@ func fxSynced(t *testing.T, d *Desired) *Observed {
 	for name, doc := range d.Policies {
 		o.MinIO.Policies[name] = fxMinIOForm(t, doc)
 	}
-	o.MinIO.OpenID = &ObservedOpenID{OpenIDValues: DesiredOpenID(d, a.Provider)}
+	o.MinIO.OpenID = &ObservedOpenIDTarget{OpenIDKeys: WantedOpenIDKeys(d, a.Provider)}
 	return o
 }
 
@@ -127,7 +127,7 @@ func fxApply(t *testing.T, d *Desired, o *Observed, changes []Change) {
 			if o.MinIO.OpenID != nil {
 				env = o.MinIO.OpenID.EnvKeys
 			}
-			o.MinIO.OpenID = &ObservedOpenID{OpenIDValues: DesiredOpenID(d, a.Provider), EnvKeys: env}
+			o.MinIO.OpenID = &ObservedOpenIDTarget{OpenIDKeys: WantedOpenIDKeys(d, a.Provider), EnvKeys: env}
 		default:
 			t.Fatalf("unknown kind in %+v", c)
 		}
@@ -195,11 +195,11 @@ func fxApplyBinding(t *testing.T, o *Observed, c Change) {
 }
 
 // Shorthands for expected changes.
-func akc(action, kind, name string, fields ...string) Change {
+func akc(action Action, kind Kind, name string, fields ...string) Change {
 	return Change{System: SystemAuthentik, Action: action, Kind: kind, Name: name, Fields: fields}
 }
 
-func mnc(action, kind, name string, fields ...string) Change {
+func mnc(action Action, kind Kind, name string, fields ...string) Change {
 	c := Change{System: SystemMinIO, Action: action, Kind: kind, Name: name, Fields: fields}
 	c.RestartRequired = kind == KindOpenID
 	return c

@@ -142,7 +142,7 @@ var planCases = []planCase{
 	// MinIO identity_openid
 	{name: "openid every key", cfg: func(c *config.Config) { c.MinIO.OpenID.RedirectURI = "https://minio.company/oauth_callback" },
 		obs: func(o *Observed) {
-			o.MinIO.OpenID.OpenIDValues = OpenIDValues{Enable: "off", ConfigURL: "https://x", ClientID: "x", ClientSecret: "old-secret",
+			o.MinIO.OpenID.OpenIDKeys = OpenIDKeys{Enable: "off", ConfigURL: "https://x", ClientID: "x", ClientSecret: "old-secret",
 				ClaimName: "groups", Scopes: "openid,minio,profile,email", DisplayName: "SSO", RedirectURI: "https://y"}
 		}, want: []Change{mnc("update", KindOpenID, oid, "enable", "config_url", "client_id", "client_secret",
 			"claim_name", "scopes", "display_name", "redirect_uri")}},
@@ -162,7 +162,7 @@ var planCases = []planCase{
 	}, want: []Change{blocked(mnc("update", KindOpenID, "identity_openid:ak", "client_id"),
 		"set by MinIO's environment variable MINIO_IDENTITY_OPENID_CLIENT_ID_AK: akminio cannot change it; change the environment of MinIO instead")}},
 	{name: "openid written, restart pending", obs: func(o *Observed) {
-		want := DesiredOpenID(fxDesiredFor(nil), o.Authentik.Provider)
+		want := WantedOpenIDKeys(fxDesiredFor(nil), o.Authentik.Provider)
 		o.MinIO.OpenID.ClientSecret = "old-secret"
 		o.State.RestartPending = &PendingRestart{Target: oid, Fingerprint: want.Fingerprint()}
 	}, want: []Change{pending(mnc("update", KindOpenID, oid, "client_secret"))}},
@@ -286,7 +286,7 @@ func TestPlanFilters(t *testing.T) {
 	o.Authentik.ScopeMapping.Expression = "x"
 	delete(o.MinIO.Policies, "legacy-auditors")
 	o.MinIO.OpenID.ClientSecret = "old"
-	o.State.RestartPending = &PendingRestart{Target: oid, Fingerprint: DesiredOpenID(d, o.Authentik.Provider).Fingerprint()}
+	o.State.RestartPending = &PendingRestart{Target: oid, Fingerprint: WantedOpenIDKeys(d, o.Authentik.Provider).Fingerprint()}
 	p := ComputePlan(d, o)
 
 	if p.Drift() != 3 {

@@ -12,29 +12,38 @@ import (
 	"github.com/akminio/akminio/config"
 )
 
+// System is a remote system a change belongs to.
+type System string
+
 // Systems a change belongs to.
 const (
-	SystemAuthentik = "authentik"
-	SystemMinIO     = "minio"
+	SystemAuthentik System = "authentik"
+	SystemMinIO     System = "minio"
 )
+
+// Action is what a change does to its object.
+type Action string
 
 // Actions of a change.
 const (
-	ActionCreate = "create"
-	ActionUpdate = "update"
-	ActionDelete = "delete"
+	ActionCreate Action = "create"
+	ActionUpdate Action = "update"
+	ActionDelete Action = "delete"
 )
+
+// Kind is the kind of object a change is about.
+type Kind string
 
 // Kinds of object a change is about.
 const (
-	KindScopeMapping = "scope_mapping"   // authentik scope mapping, by name
-	KindProvider     = "provider"        // authentik OAuth2 provider, by name
-	KindApplication  = "application"     // authentik application, by slug
-	KindGroup        = "group"           // authentik group, by name
-	KindBinding      = "policy_binding"  // authentik group -> application binding, by group name
-	KindPolicy       = "policy"          // MinIO canned policy, by name
-	KindOpenID       = "identity_openid" // MinIO identity_openid target, by target name
-	KindVerification = "verification"    // a failed verification (section 5 of the spec)
+	KindScopeMapping Kind = "scope_mapping"   // authentik scope mapping, by name
+	KindProvider          = "provider"        // authentik OAuth2 provider, by name
+	KindApplication       = "application"     // authentik application, by slug
+	KindGroup             = "group"           // authentik group, by name
+	KindBinding           = "policy_binding"  // authentik group -> application binding, by group name
+	KindPolicy            = "policy"          // MinIO canned policy, by name
+	KindOpenID            = "identity_openid" // MinIO identity_openid target, by target name
+	KindVerification      = "verification"    // a failed verification (section 5 of the spec)
 )
 
 // Fixed values of the provider that the spec manages but the config does not set.
@@ -51,9 +60,9 @@ var ProviderGrantTypes = []string{"authorization_code", "refresh_token"}
 // Fields lists the managed fields that differ (for create: nil). Field names are the API's
 // (`expression`, `redirect_uris`, `client_secret`, ...). A secret field is named, never valued.
 type Change struct {
-	System          string   `json:"system"`
-	Action          string   `json:"action"`
-	Kind            string   `json:"kind"`
+	System          System   `json:"system"`
+	Action          Action   `json:"action"`
+	Kind            Kind     `json:"kind"`
 	Name            string   `json:"name"`
 	Fields          []string `json:"fields"`
 	RestartRequired bool     `json:"restart_required"`
@@ -94,9 +103,9 @@ type Desired struct {
 	ExternalPolicies []string
 	// BoundPolicies are the policies named in bindings, in order of first use, no duplicates.
 	BoundPolicies []string
-	OpenID        OpenID
+	OpenID        OpenIDSettings
 	Prune         bool
-	Restart       string // config.RestartAuto | config.RestartNever
+	Restart       config.Restart
 
 	// Bindings and Match are kept for verification: ExpectedPolicies computes, in Go, what
 	// the rendered expression gives a user.
@@ -132,9 +141,9 @@ type Application struct {
 	LaunchURL string // meta_launch_url
 }
 
-// OpenID is the desired MinIO identity_openid target. client_id and client_secret are not
+// OpenIDSettings are the desired MinIO identity_openid target's settings from the config. client_id and client_secret are not
 // here: they are the provider's, as observed in (or just written to) authentik.
-type OpenID struct {
+type OpenIDSettings struct {
 	Target      string // "identity_openid" or "identity_openid:NAME"
 	ConfigURL   string // authentik's /application/o/<slug>/.well-known/openid-configuration
 	ClaimName   string
@@ -213,14 +222,14 @@ type ObservedBinding struct {
 
 // MinIOState is MinIO's side of Observed.
 type MinIOState struct {
-	Policies map[string][]byte // every canned policy, name -> document as MinIO returns it
-	OpenID   *ObservedOpenID   // nil: the target is not configured
+	Policies map[string][]byte     // every canned policy, name -> document as MinIO returns it
+	OpenID   *ObservedOpenIDTarget // nil: the target is not configured
 }
 
-// OpenIDValues are the managed keys of an identity_openid target. Desired values come from
-// DesiredOpenID; observed ones from MinIO's full config export, normalised by the adapter
+// OpenIDKeys are the managed keys of an identity_openid target. Desired values come from
+// WantedOpenIDKeys; observed ones from MinIO's full config export, normalised by the adapter
 // (Enable is "on" or "off", never empty).
-type OpenIDValues struct {
+type OpenIDKeys struct {
 	Enable       string
 	ConfigURL    string
 	ClientID     string
@@ -231,9 +240,9 @@ type OpenIDValues struct {
 	RedirectURI  string
 }
 
-// ObservedOpenID is an identity_openid target as MinIO's full config export shows it.
-type ObservedOpenID struct {
-	OpenIDValues
+// ObservedOpenIDTarget is an identity_openid target as MinIO's full config export shows it.
+type ObservedOpenIDTarget struct {
+	OpenIDKeys
 	// EnvKeys are keys set through MINIO_IDENTITY_OPENID_* environment variables: MinIO
 	// refuses to change them, so drift in them is reported as blocked.
 	EnvKeys map[string]bool

@@ -10,7 +10,7 @@ import (
 
 // ActionVerify is the action of a verification failure: drift that no change of akminio's
 // removes directly, reported with Kind KindVerification.
-const ActionVerify = "verify"
+const ActionVerify Action = "verify"
 
 // ExpectedPolicies returns the policies that the rendered expression gives a member of
 // groups (direct and ancestor group names), by the same rules as RenderExpression:

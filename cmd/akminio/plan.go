@@ -27,7 +27,7 @@ func init() {
 				if eng == nil {
 					return code
 				}
-				res, err := eng.Plan(ctx)
+				res, err := eng.DryRun(ctx)
 				if err != nil {
 					s.errorf("akminio plan: %v\n", err)
 					return exitFailure

@@ -159,7 +159,7 @@ func desired() *reconcile.Desired {
 
 // fromNothing is the authentik part of the plan for a fresh install, in the engine's order.
 func fromNothing() []reconcile.Change {
-	ch := func(kind, name string) reconcile.Change {
+	ch := func(kind reconcile.Kind, name string) reconcile.Change {
 		return reconcile.Change{System: reconcile.SystemAuthentik, Action: reconcile.ActionCreate, Kind: kind, Name: name}
 	}
 	return []reconcile.Change{

@@ -86,7 +86,7 @@ func testCtx(t *testing.T) context.Context {
 func desired(target, configURL string) *reconcile.Desired {
 	return &reconcile.Desired{
 		Policies: map[string][]byte{},
-		OpenID: reconcile.OpenID{Target: target, ConfigURL: configURL, ClaimName: "policy",
+		OpenID: reconcile.OpenIDSettings{Target: target, ConfigURL: configURL, ClaimName: "policy",
 			Scopes: []string{"openid", "profile"}, DisplayName: "Log in with authentik"},
 	}
 }
@@ -144,8 +144,8 @@ func TestPolicyLifecycle(t *testing.T) {
 	d := desired("identity_openid", "http://unused")
 	obs := &reconcile.Observed{}
 	var applied []string
-	done := func(c reconcile.Change) { applied = append(applied, c.Action+" "+c.Name) }
-	change := func(action string) []reconcile.Change {
+	done := func(c reconcile.Change) { applied = append(applied, string(c.Action)+" "+c.Name) }
+	change := func(action reconcile.Action) []reconcile.Change {
 		return []reconcile.Change{
 			{System: reconcile.SystemMinIO, Action: action, Kind: reconcile.KindPolicy, Name: "akm-data"},
 			{System: reconcile.SystemMinIO, Action: action, Kind: reconcile.KindPolicy, Name: "blocked", Blocked: "external"},

@@ -15,7 +15,7 @@ import (
 
 // Apply makes the MinIO changes among changes (System minio, not Blocked, not Pending) in
 // order, calling done after each: policies are written with d's document or removed, the
-// identity_openid target gets every managed key of reconcile.DesiredOpenID in one write.
+// identity_openid target gets every managed key of reconcile.WantedOpenIDKeys in one write.
 // It keeps obs.MinIO.Policies and obs.State.CreatedPolicies up to date, reports whether a
 // write needs a MinIO restart, and stops at the first error.
 func (a *Adapter) Apply(ctx context.Context, d *reconcile.Desired, obs *reconcile.Observed,
@@ -84,7 +84,7 @@ func (a *Adapter) applyOpenID(ctx context.Context, d *reconcile.Desired, obs *re
 	if c.Action != reconcile.ActionCreate && c.Action != reconcile.ActionUpdate {
 		return false, fmt.Errorf("minio: %s %s: akminio only sets this target, never deletes it", c.Action, target)
 	}
-	v := reconcile.DesiredOpenID(d, obs.Authentik.Provider)
+	v := reconcile.WantedOpenIDKeys(d, obs.Authentik.Provider)
 	if v.ClientID == "" || !v.ClientSecret.IsSet() {
 		return false, fmt.Errorf("minio: set %s: the authentik provider's client_id and client_secret are not known yet", target)
 	}
@@ -100,7 +100,7 @@ func (a *Adapter) applyOpenID(ctx context.Context, d *reconcile.Desired, obs *re
 // key; redirect_uri only when set). MinIO validates the write by fetching config_url and
 // its JWKS. It returns whether MinIO must restart for the values to take effect (always,
 // for identity_openid).
-func (a *Adapter) SetOpenID(ctx context.Context, target string, v reconcile.OpenIDValues) (restart bool, err error) {
+func (a *Adapter) SetOpenID(ctx context.Context, target string, v reconcile.OpenIDKeys) (restart bool, err error) {
 	enable := v.Enable
 	if enable == "" {
 		enable = madmin.EnableOn

@@ -67,7 +67,7 @@ func (a *Adapter) listPolicies(ctx context.Context) (map[string][]byte, error) {
 // ReadOpenID reads the identity_openid target ("identity_openid" or "identity_openid:NAME")
 // from MinIO's full config export, which holds the values MinIO loaded at its last start
 // (client_secret included). It returns nil when the target has no config_url.
-func (a *Adapter) ReadOpenID(ctx context.Context, target string) (*reconcile.ObservedOpenID, error) {
+func (a *Adapter) ReadOpenID(ctx context.Context, target string) (*reconcile.ObservedOpenIDTarget, error) {
 	if err := checkTarget(target); err != nil {
 		return nil, err
 	}
@@ -106,7 +106,7 @@ func checkTarget(target string) error {
 // for the keys its environment sets. A target without a stored config_url is written
 // commented out ("# identity_openid ..."), which madmin's parser skips, so the target's
 // lines are picked out here and the comment removed before madmin parses them.
-func parseOpenID(export, target string) (*reconcile.ObservedOpenID, error) {
+func parseOpenID(export, target string) (*reconcile.ObservedOpenIDTarget, error) {
 	var env []string
 	for raw := range strings.SplitSeq(export, "\n") {
 		line := strings.TrimSpace(raw)
@@ -128,7 +128,7 @@ func parseOpenID(export, target string) (*reconcile.ObservedOpenID, error) {
 }
 
 // openIDFrom parses one target's env lines and config line with madmin's parser.
-func openIDFrom(lines []string, target string) (*reconcile.ObservedOpenID, error) {
+func openIDFrom(lines []string, target string) (*reconcile.ObservedOpenIDTarget, error) {
 	cfgs, err := madmin.ParseServerConfigOutput(strings.Join(lines, "\n"))
 	if err != nil {
 		return nil, fmt.Errorf("parse %s: %w", target, err)
@@ -141,7 +141,7 @@ func openIDFrom(lines []string, target string) (*reconcile.ObservedOpenID, error
 	if get(keyConfigURL) == "" {
 		return nil, nil
 	}
-	o := &reconcile.ObservedOpenID{OpenIDValues: reconcile.OpenIDValues{
+	o := &reconcile.ObservedOpenIDTarget{OpenIDKeys: reconcile.OpenIDKeys{
 		Enable:       normaliseEnable(get(keyEnable)),
 		ConfigURL:    get(keyConfigURL),
 		ClientID:     get(keyClientID),

@@ -55,8 +55,8 @@ func TestOpenIDReadsBackStaleUntilRestart(t *testing.T) {
 	if got := n.n.Load(); got != 2 {
 		t.Errorf("Observe right after Restart sent %d requests, want 2 (MinIO not ready?)", got)
 	}
-	want := reconcile.DesiredOpenID(d, obs.Authentik.Provider)
-	if st.OpenID == nil || st.OpenID.OpenIDValues != want {
+	want := reconcile.WantedOpenIDKeys(d, obs.Authentik.Provider)
+	if st.OpenID == nil || st.OpenID.OpenIDKeys != want {
 		t.Fatalf("after restart: %+v\nwant %+v", st.OpenID, want)
 	}
 	if st.OpenID.ClientSecret.Reveal() != "first secret=1" {
@@ -98,7 +98,7 @@ func TestEnvSetKeysAreMarked(t *testing.T) {
 		t.Fatal("the env-configured target reads as unconfigured")
 	}
 	if st.OpenID.ConfigURL != configURL || st.OpenID.ClientID != "from-env" || st.OpenID.ClaimName != "groups" || st.OpenID.Enable != "on" {
-		t.Errorf("values = %+v, want the environment's", st.OpenID.OpenIDValues)
+		t.Errorf("values = %+v, want the environment's", st.OpenID.OpenIDKeys)
 	}
 	if got, want := slices.Sorted(maps.Keys(st.OpenID.EnvKeys)), []string{"claim_name", "client_id", "config_url"}; !slices.Equal(got, want) {
 		t.Errorf("EnvKeys = %v, want %v", got, want)

@@ -61,7 +61,7 @@ func TestParseOpenID(t *testing.T) {
 				}
 				return
 			}
-			v := got.OpenIDValues
+			v := got.OpenIDKeys
 			s := strings.Join([]string{v.Enable, v.ConfigURL, v.ClientID, v.ClientSecret.Reveal(),
 				v.ClaimName, v.Scopes, v.DisplayName, v.RedirectURI}, "|")
 			if s != tt.want {

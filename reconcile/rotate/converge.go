@@ -162,7 +162,7 @@ func (r *rotation) confirm(ctx context.Context, want config.Secret) error {
 
 // readMinIO reads the target from MinIO's config export. Just after a restart MinIO may show
 // the target unconfigured for a moment: a nil read is retried for a few seconds.
-func (r *rotation) readMinIO(ctx context.Context) (*reconcile.ObservedOpenID, error) {
+func (r *rotation) readMinIO(ctx context.Context) (*reconcile.ObservedOpenIDTarget, error) {
 	for i := 0; ; i++ {
 		oid, err := r.d.MinIO.ReadOpenID(ctx, r.in.Target)
 		if err != nil {

@@ -107,7 +107,7 @@ type fakeMinIO struct {
 	sets, restarts int
 }
 
-func (f *fakeMinIO) ReadOpenID(ctx context.Context, target string) (*reconcile.ObservedOpenID, error) {
+func (f *fakeMinIO) ReadOpenID(ctx context.Context, target string) (*reconcile.ObservedOpenIDTarget, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -121,7 +121,7 @@ func (f *fakeMinIO) ReadOpenID(ctx context.Context, target string) (*reconcile.O
 	if !f.configured {
 		return nil, nil
 	}
-	return &reconcile.ObservedOpenID{OpenIDValues: reconcile.OpenIDValues{
+	return &reconcile.ObservedOpenIDTarget{OpenIDKeys: reconcile.OpenIDKeys{
 		Enable: "on", ClientID: f.clientID, ClientSecret: f.loaded,
 	}, EnvKeys: f.env}, nil
 }
@@ -193,7 +193,7 @@ func newFixture(t *testing.T) *fixture {
 	f.deps = Deps{
 		Desired: &reconcile.Desired{
 			Provider: reconcile.Provider{Name: "MinIO", SigningKey: "authentik Self-signed Certificate"},
-			OpenID:   reconcile.OpenID{Target: "identity_openid"},
+			OpenID:   reconcile.OpenIDSettings{Target: "identity_openid"},
 			Restart:  config.RestartAuto,
 		},
 		Mode: config.ModeRepair, StateDir: t.TempDir(),

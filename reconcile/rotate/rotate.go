@@ -48,7 +48,7 @@ type Authentik interface {
 type MinIO interface {
 	// ReadOpenID reads the target from the full config export (what MinIO loaded at its
 	// last start); nil when the target is not configured.
-	ReadOpenID(ctx context.Context, target string) (*reconcile.ObservedOpenID, error)
+	ReadOpenID(ctx context.Context, target string) (*reconcile.ObservedOpenIDTarget, error)
 	SetClientSecret(ctx context.Context, target string, secret config.Secret) (restart bool, err error)
 	Restart(ctx context.Context) error
 }
@@ -67,7 +67,7 @@ const (
 // Deps is everything a rotation uses. Build it with FromEngine or fill it by hand (tests).
 type Deps struct {
 	Desired   *reconcile.Desired // provider name, signing key, target, restart mode
-	Mode      string             // config.ModeRepair | config.ModeReport
+	Mode      config.Mode
 	StateDir  string
 	Authentik Authentik
 	MinIO     MinIO

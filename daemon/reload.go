@@ -7,16 +7,6 @@ import (
 	"go.uber.org/zap"
 )
 
-// sdNotifier sends sd_notify states to $NOTIFY_SOCKET (nothing when it is unset); a failure
-// is logged at debug level and otherwise ignored, as sd_notify's contract suggests.
-func sdNotifier(log *zap.Logger) func(string) {
-	return func(state string) {
-		if _, err := sd.SdNotify(false, state); err != nil {
-			log.Debug("sd_notify failed", zap.Error(err))
-		}
-	}
-}
-
 // reload re-reads the config (SIGHUP). systemd hears RELOADING=1 with MONOTONIC_USEC, then
 // READY=1 whatever the outcome. An invalid config, or one the engine cannot be built from,
 // is logged and rejected (akminio_config_last_reload_successful 0): the old one stays in
