@@ -160,6 +160,14 @@ func driftCases() []driftCase {
 		lines:     []string{`minio update identity_openid: client_secret differs (restart required)`},
 		changes:   []reconcile.Change{upd(reconcile.SystemMinIO, reconcile.KindOpenID, "identity_openid", "client_secret")},
 	}, {
+		// authentik's secret is the truth: MinIO follows it (a restart), and logins go on.
+		name: "provider client secret changed by hand in authentik",
+		introduce: func(t *testing.T, s *suite) {
+			s.patchProvider(t, e2eenv.ProviderName, api.PatchedOAuth2ProviderRequest{ClientSecret: ptr(operatorSecret)})
+		},
+		lines:   []string{`minio update identity_openid: client_secret differs (restart required)`},
+		changes: []reconcile.Change{upd(reconcile.SystemMinIO, reconcile.KindOpenID, "identity_openid", "client_secret")},
+	}, {
 		name:      "identity_openid scopes",
 		introduce: func(t *testing.T, s *suite) { s.setOpenID(t, "scopes=openid") },
 		lines:     []string{`minio update identity_openid: scopes differ (restart required)`},

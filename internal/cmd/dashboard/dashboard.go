@@ -101,7 +101,7 @@ func restartPending() cog.Builder[dashboard.Panel] {
 // secretAge: the age of the OAuth2 client secret akminio last rotated.
 func secretAge() cog.Builder[dashboard.Panel] {
 	return statPanel("Client secret age",
-		"Since akminio last rotated the OAuth2 client secret. Nothing shown: never rotated by akminio. The AkminioClientSecretOld alert fires past 35 days.").
+		"Since akminio last rotated the OAuth2 client secret. Nothing shown: never rotated by akminio. The AkminioSecretTooOld alert fires past 35 days.").
 		Unit("s").Thresholds(thresholds("green", step(35*24*3600, "orange"))).
 		NoValue("never rotated").
 		WithTarget(query(`time() - (akminio_client_secret_rotated_timestamp_seconds`+sel+` > 0)`, "{{instance}}").Instant())
