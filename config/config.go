@@ -140,9 +140,12 @@ type Policy struct {
 	JSON []byte `koanf:"-"`
 }
 
-// Binding maps an authentik group to MinIO policies.
+// Binding maps an authentik group to MinIO policies. A binding with Everyone set instead
+// of a group gives its policies to every user (the guide's plain `return {"policy": ...}`);
+// with match first it applies where no binding above it matched, so it belongs last.
 type Binding struct {
 	Group    string   `koanf:"group"`
+	Everyone bool     `koanf:"everyone"`
 	Policies []string `koanf:"policies"`
 }
 

@@ -150,9 +150,24 @@ func validateMinIO(c *Config, p *problems) {
 
 func validateBindings(c *Config, p *problems) {
 	seen := map[string]int{}
+	everyone := -1
 	for i, b := range c.Bindings {
 		key := fmt.Sprintf("bindings[%d]", i)
-		if strings.TrimSpace(b.Group) == "" {
+		switch {
+		case b.Everyone && b.Group != "":
+			p.add(key, "set group or everyone: true, not both")
+		case b.Everyone && everyone >= 0:
+			p.add(key+".everyone", "bindings[%d] is already the everyone binding; list all its policies there", everyone)
+		case b.Everyone && c.Authentik.RestrictAccess:
+			p.add(key+".everyone", "authentik.restrict_access lets only the bound groups use the application, so everyone: true would not reach everyone")
+		case b.Everyone && c.Match == MatchFirst && i != len(c.Bindings)-1:
+			p.add(key+".everyone", "with match: first the everyone binding must be the last one (no binding after it could ever match)")
+		}
+		if b.Everyone {
+			if everyone < 0 {
+				everyone = i
+			}
+		} else if strings.TrimSpace(b.Group) == "" {
 			p.add(key+".group", "is required (the authentik group name)")
 		} else if strings.ContainsRune(b.Group, 0) {
 			p.add(key+".group", "contains a NUL character, which authentik cannot store in a group name")

@@ -54,7 +54,9 @@ func NewDesired(cfg *config.Config) (*Desired, error) {
 		Match:          cfg.Match,
 	}
 	for _, b := range cfg.Bindings {
-		d.Groups = appendUnique(d.Groups, b.Group)
+		if !b.Everyone {
+			d.Groups = appendUnique(d.Groups, b.Group)
+		}
 		for _, p := range b.Policies {
 			d.BoundPolicies = appendUnique(d.BoundPolicies, p)
 		}

@@ -2,6 +2,7 @@ package reconcile
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -43,6 +44,9 @@ import (
 // string; a list holds any name). Each binding's policies are de-duplicated here, order kept.
 // No match returns None: no claim, no access.
 //
+// A binding with everyone: true is written with None as its group, and only then does the
+// test read "group is None or ak_is_group_member(...)"; configs without one render as before.
+//
 // The guard: authentik's discovery endpoint evaluates every mapping with guardian's
 // anonymous user, a saved user row in no group, for which the loop finds nothing and the
 // result is None anyway. The guard also covers the two other users authentik can put in
@@ -67,10 +71,14 @@ func RenderExpression(bindings []config.Binding, match string, claim string) str
 	b.WriteString("    return None\n")
 	writeBindings(&b, bindings)
 	c := pyStr(claim)
+	test := "    if ak_is_group_member(request.user, name=group):\n"
+	if slices.ContainsFunc(bindings, func(bd config.Binding) bool { return bd.Everyone }) {
+		test = "    if group is None or ak_is_group_member(request.user, name=group):\n"
+	}
 	if mode == config.MatchAll {
 		b.WriteString("claim = []\n")
 		b.WriteString("for group, policies in bindings:\n")
-		b.WriteString("    if ak_is_group_member(request.user, name=group):\n")
+		b.WriteString(test)
 		b.WriteString("        claim += [p for p in policies if p not in claim]\n")
 		b.WriteString("if not claim:\n")
 		b.WriteString("    return None\n")
@@ -78,7 +86,7 @@ func RenderExpression(bindings []config.Binding, match string, claim string) str
 		return b.String()
 	}
 	b.WriteString("for group, policies in bindings:\n")
-	b.WriteString("    if ak_is_group_member(request.user, name=group):\n")
+	b.WriteString(test)
 	b.WriteString("        return {" + c + ": policies}\n")
 	b.WriteString("return None\n")
 	return b.String()
@@ -92,7 +100,11 @@ func writeBindings(b *strings.Builder, bindings []config.Binding) {
 	}
 	b.WriteString("bindings = [\n")
 	for _, bd := range bindings {
-		b.WriteString("    (" + pyStr(bd.Group) + ", [")
+		group := pyStr(bd.Group)
+		if bd.Everyone {
+			group = "None"
+		}
+		b.WriteString("    (" + group + ", [")
 		for i, p := range uniqueInOrder(bd.Policies) {
 			if i > 0 {
 				b.WriteString(", ")

@@ -15,11 +15,11 @@ const ActionVerify Action = "verify"
 // ExpectedPolicies returns the policies that the rendered expression gives a member of
 // groups (direct and ancestor group names), by the same rules as RenderExpression:
 // match first takes the first binding whose group matches, match all the union in binding
-// order without duplicates. Nil means no access.
+// order without duplicates. An everyone binding matches every user. Nil means no access.
 func ExpectedPolicies(bindings []config.Binding, match string, groups []string) []string {
 	var out []string
 	for _, b := range bindings {
-		if !slices.Contains(groups, b.Group) {
+		if !b.Everyone && !slices.Contains(groups, b.Group) {
 			continue
 		}
 		for _, p := range b.Policies {
