@@ -61,17 +61,17 @@ lines"""`, `"Minio admins"`, `"x\"); import os; os.system(\"id\") #"`, `"é ü �
 func TestSyntaxAgreesWithPython(t *testing.T) {
 	sources := []string{
 		"return None",
-		"  return None",                          // indented first line: fine inside the wrapper
+		"  return None", // indented first line: fine inside the wrapper
 		"if x:\n  return 1\nelif y:\n    return 2\nelse:\n\treturn 3",
-		"if x:\n    return 1\n  return 2",        // unindent to no known level
-		"if x:\nreturn 1",                        // missing block
-		"return {\n  'a': [1,\n 2],\n}",          // brackets join lines
+		"if x:\n    return 1\n  return 2", // unindent to no known level
+		"if x:\nreturn 1",                 // missing block
+		"return {\n  'a': [1,\n 2],\n}",   // brackets join lines
 		"return (1 +\n2)",
 		"x = 1 \\\n + 2\nreturn x",
-		"return [",                               // unclosed bracket
-		"return 'abc",                            // unterminated
-		"return \"\"\"abc",                       // unterminated triple
-		"for g in x:\n    pass\nreturn None",     // valid, outside the subset
+		"return [",                           // unclosed bracket
+		"return 'abc",                        // unterminated
+		"return \"\"\"abc",                   // unterminated triple
+		"for g in x:\n    pass\nreturn None", // valid, outside the subset
 		"try:\n    x = 1\nexcept Exception:\n    pass\nfinally:\n    pass",
 		"def f():\n    return 1\nreturn f()",
 		"@dec\ndef f():\n    pass",
@@ -98,9 +98,9 @@ func TestSyntaxAgreesWithPython(t *testing.T) {
 		"   # just a comment\nreturn 1  # trailing",
 		"\n\n\nreturn 1\n\n",
 		"return f'x{y}'",
-		"return 'a' b'b'",                        // mixing bytes and str
-		"if x:\n\tif y:\n        return 1",       // tab vs 8 spaces: Python says inconsistent
-		"return '\u2028'",                        // a raw line separator inside a string: indentation inserted
+		"return 'a' b'b'",                  // mixing bytes and str
+		"if x:\n\tif y:\n        return 1", // tab vs 8 spaces: Python says inconsistent
+		"return '\u2028'",                  // a raw line separator inside a string: indentation inserted
 	}
 	jobs := make([]pyexpr.Job, len(sources))
 	for i, src := range sources {
