@@ -158,9 +158,11 @@ func validateBindings(c *Config, p *problems) {
 			p.add(key, "set group or everyone: true, not both")
 		case b.Everyone && everyone >= 0:
 			p.add(key+".everyone", "bindings[%d] is already the everyone binding; list all its policies there", everyone)
-		case b.Everyone && c.Authentik.RestrictAccess:
+		}
+		if b.Everyone && c.Authentik.RestrictAccess {
 			p.add(key+".everyone", "authentik.restrict_access lets only the bound groups use the application, so everyone: true would not reach everyone")
-		case b.Everyone && c.Match == MatchFirst && i != len(c.Bindings)-1:
+		}
+		if b.Everyone && c.Match == MatchFirst && i != len(c.Bindings)-1 {
 			p.add(key+".everyone", "with match: first the everyone binding must be the last one (no binding after it could ever match)")
 		}
 		if b.Everyone {

@@ -16,6 +16,7 @@ import (
 	"strings"
 
 	"github.com/akminio/akminio/config"
+	"github.com/akminio/akminio/reconcile"
 	"github.com/akminio/akminio/reconcile/adopt/pysyntax"
 )
 
@@ -271,31 +272,11 @@ func synthAll(t truth, groups []string) ([]config.Binding, bool) {
 				groupsOf = append(groupsOf, g)
 			}
 		}
-		if !sameSet(t[m].policies, Expected(out, config.MatchAll, groupsOf)) {
+		if !sameSet(t[m].policies, reconcile.ExpectedPolicies(out, config.MatchAll, groupsOf)) {
 			return nil, false
 		}
 	}
 	return out, true
-}
-
-// Expected is what bindings give a member of groups (direct and ancestor names), by the
-// rules of akminio's rendered expression (see reconcile.ExpectedPolicies).
-func Expected(bindings []config.Binding, match string, groups []string) []string {
-	var out []string
-	for _, b := range bindings {
-		if !b.Everyone && !slices.Contains(groups, b.Group) {
-			continue
-		}
-		for _, p := range b.Policies {
-			if !slices.Contains(out, p) {
-				out = append(out, p)
-			}
-		}
-		if match != config.MatchAll {
-			break
-		}
-	}
-	return out
 }
 
 // counterexample describes, for an expression neither mode reproduces, what it gives to
