@@ -25,6 +25,22 @@ import (
 // Every problem found is returned at once in an *Error. A secret that has no value is not
 // a problem here: commands that need the secrets call RequireSecrets.
 func Load(path string, environ []string) (*Config, []Warning, error) {
+	return load(path, environ, func(c *Config, p *problems) {
+		loadPolicies(c, p)
+		validate(c, p)
+	})
+}
+
+// LoadConnection loads a config for `akminio import`, which needs only the connection keys:
+// authentik.url and its credentials, authentik.application.slug, minio.endpoint and its
+// credentials (and optionally ca files, timeouts, minio.openid.config_name). Everything
+// else may be missing; what is present is decoded as strictly as by Load (unknown keys are
+// problems), but only the connection keys are validated.
+func LoadConnection(path string, environ []string) (*Config, []Warning, error) {
+	return load(path, environ, validateConnection)
+}
+
+func load(path string, environ []string, check func(*Config, *problems)) (*Config, []Warning, error) {
 	var warnings []Warning
 	warn := func(w Warning) { warnings = append(warnings, w) }
 	abs, err := filepath.Abs(path)
@@ -69,8 +85,7 @@ func Load(path string, environ []string) (*Config, []Warning, error) {
 	cfg.Path = abs
 	resolvePaths(cfg, filepath.Dir(abs))
 	resolveSecrets(cfg, environ, &p, warn)
-	loadPolicies(cfg, &p)
-	validate(cfg, &p)
+	check(cfg, &p)
 	if err := p.err(); err != nil {
 		return nil, warnings, err
 	}

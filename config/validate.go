@@ -85,6 +85,24 @@ func validateHA(c *Config, p *problems) {
 	}
 }
 
+// validateConnection checks what reaching both systems needs (see LoadConnection).
+func validateConnection(c *Config, p *problems) {
+	a := c.Authentik
+	checkURL(p, "authentik.url", a.URL, true)
+	checkCAFile(c, p, "authentik.ca_file", a.CAFile)
+	positive(p, "authentik.timeout", a.Timeout)
+	if required(p, "authentik.application.slug", a.Application.Slug) && !slugRE.MatchString(a.Application.Slug) {
+		p.add("authentik.application.slug", "%q is not a slug (letters, digits, - and _ only)", a.Application.Slug)
+	}
+	m := c.MinIO
+	checkURL(p, "minio.endpoint", m.Endpoint, true)
+	checkCAFile(c, p, "minio.ca_file", m.CAFile)
+	positive(p, "minio.timeout", m.Timeout)
+	if !configNameRE.MatchString(m.OpenID.ConfigName) {
+		p.add("minio.openid.config_name", "%q may contain only letters, digits, - and _", m.OpenID.ConfigName)
+	}
+}
+
 func validateAuthentik(c *Config, p *problems) {
 	a := c.Authentik
 	checkURL(p, "authentik.url", a.URL, true)

@@ -27,7 +27,12 @@ type session struct {
 // then problems (one per line, key path first) to stderr. With needSecrets, a missing
 // authentik token or MinIO key is a problem too. It returns (nil, exitConfig) on failure.
 func (s *session) loadConfig(needSecrets bool) (*config.Config, int) {
-	cfg, warnings, err := config.Load(s.configPath, s.environ)
+	return s.loadWith(config.Load, needSecrets)
+}
+
+// loadWith is loadConfig with another loader (config.LoadConnection for import).
+func (s *session) loadWith(load func(string, []string) (*config.Config, []config.Warning, error), needSecrets bool) (*config.Config, int) {
+	cfg, warnings, err := load(s.configPath, s.environ)
 	for _, w := range warnings {
 		fmt.Fprintf(s.stderr, "warning: %s\n", w)
 	}
