@@ -7,21 +7,28 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/akminio/akminio/reconcile"
+	"github.com/akminio/akminio/reconcile/access"
 )
 
 func init() {
 	register(command{
 		name:    "apply",
-		usage:   "[--output text|json]",
+		usage:   "[--output text|json] [--refuse-access-loss [--access-users canary|all]]",
 		summary: "observe, plan, repair once, verify (0 in sync, 1 failed, 2 drift left)",
 		setup: func(fs *flag.FlagSet) runFunc {
 			output := outputFlag(fs)
+			acc := defineAccessFlags(fs, true)
 			return func(ctx context.Context, s *session) int {
 				eng, code := s.engine()
 				if eng == nil {
 					return code
+				}
+				// The access check writes nothing, so it comes first: a refusal changes nothing.
+				if acc.wanted() && refuseAccessLoss(ctx, s, eng, acc) {
+					return exitFailure
 				}
 				// An interrupted secret rotation is settled before anything is observed.
 				if code := s.recoverRotation(ctx, eng); code != exitOK {
@@ -90,4 +97,25 @@ func (s *session) writeApply(format string, res *reconcile.Result) error {
 			return fmt.Errorf("--output %q: want text or json", format)
 		}
 	})
+}
+
+// refuseAccessLoss plans and computes the access table before anything is written; it
+// reports true (and has said why) when a listed user would lose a policy, or when the
+// table cannot be computed: then nothing is applied.
+func refuseAccessLoss(ctx context.Context, s *session, eng *reconcile.Engine, acc *accessFlags) bool {
+	t, err := acc.table(ctx, s, eng)
+	if err != nil {
+		s.errorf("akminio apply: refusing to apply: cannot tell who would lose access: %v\n", err)
+		return true
+	}
+	losing := t.Losing()
+	if len(losing) == 0 {
+		return false
+	}
+	_ = s.writeScrubbed(func(w io.Writer) error { return access.WriteText(w, t) })
+	for _, r := range losing {
+		s.errorf("akminio apply: %s would lose %s\n", r.Username, strings.Join(r.Losses, ", "))
+	}
+	s.errorf("akminio apply: refusing to apply (--refuse-access-loss): %d user(s) would lose access; nothing was changed\n", len(losing))
+	return true
 }

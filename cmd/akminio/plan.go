@@ -18,10 +18,11 @@ const (
 func init() {
 	register(command{
 		name:    "plan",
-		usage:   "[--output text|json]",
+		usage:   "[--output text|json] [--access [--access-users canary|all] [--access-limit N]]",
 		summary: "observe both sides, print the plan, change nothing (0 no drift, 2 drift, 1 could not observe)",
 		setup: func(fs *flag.FlagSet) runFunc {
 			output := outputFlag(fs)
+			acc := defineAccessFlags(fs, false)
 			return func(ctx context.Context, s *session) int {
 				eng, code := s.engine()
 				if eng == nil {
@@ -32,7 +33,16 @@ func init() {
 					s.errorf("akminio plan: %v\n", err)
 					return exitFailure
 				}
-				if err := s.writePlan(*output, res.Remaining); err != nil {
+				write := func() error { return s.writePlan(*output, res.Remaining) }
+				if acc.wanted() {
+					t, err := acc.table(ctx, s, eng)
+					if err != nil {
+						s.errorf("akminio plan: access: %v\n", err)
+						return exitFailure
+					}
+					write = func() error { return s.writePlanAccess(*output, res.Remaining, t) }
+				}
+				if err := write(); err != nil {
 					s.errorf("akminio plan: %v\n", err)
 					return exitFailure
 				}

@@ -8,9 +8,9 @@ import (
 	"os"
 	"path"
 	"path/filepath"
-	"sync"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/akminio/akminio/config"
 	"github.com/akminio/akminio/reconcile"

@@ -80,6 +80,15 @@ func ReadExpression(expr, claim string) Reading {
 		}
 		return r
 	}
+	if b, match, ok := readRendered(expr, body, claim); ok {
+		r.Bindings, r.Match = b, match
+		for _, bd := range b {
+			if !bd.Everyone {
+				r.Groups = append(r.Groups, bd.Group)
+			}
+		}
+		return r
+	}
 	table, groups, direct, errs := evaluateAll(body, claim)
 	r.Groups, r.DirectGroups = groups, direct
 	for _, e := range errs {
@@ -309,4 +318,63 @@ func counterexample(t truth, groups []string) string {
 		}
 	}
 	return strings.Join(parts, "; ")
+}
+
+// readRendered recognises an expression akminio rendered itself: it takes the bindings
+// from its "bindings = [...]" literal and the match from its header, and accepts them only
+// when rendering them again gives the expression byte for byte.
+func readRendered(expr string, body []pysyntax.Stmt, claim string) ([]config.Binding, string, bool) {
+	match := ""
+	for _, m := range []string{config.MatchFirst, config.MatchAll} {
+		if strings.HasPrefix(expr, "# Managed by akminio: rendered from its bindings (match: "+m+").\n") {
+			match = m
+		}
+	}
+	if match == "" {
+		return nil, "", false
+	}
+	for _, st := range body {
+		a, ok := st.(*pysyntax.Assign)
+		if !ok || len(a.Targets) != 1 {
+			continue
+		}
+		if n, ok := a.Targets[0].(*pysyntax.Name); !ok || n.ID != "bindings" {
+			continue
+		}
+		list, ok := a.Value.(*pysyntax.List)
+		if !ok {
+			return nil, "", false
+		}
+		var out []config.Binding
+		for _, e := range list.Elts {
+			t, ok := e.(*pysyntax.Tuple)
+			if !ok || len(t.Elts) != 2 {
+				return nil, "", false
+			}
+			var b config.Binding
+			switch g := t.Elts[0].(type) {
+			case *pysyntax.Str:
+				b.Group = g.Lit.Value
+			case *pysyntax.Const:
+				b.Everyone = g.Value == "None"
+			}
+			pl, ok := t.Elts[1].(*pysyntax.List)
+			if !ok {
+				return nil, "", false
+			}
+			for _, pe := range pl.Elts {
+				ps, ok := pe.(*pysyntax.Str)
+				if !ok {
+					return nil, "", false
+				}
+				b.Policies = append(b.Policies, ps.Lit.Value)
+			}
+			out = append(out, b)
+		}
+		if reconcile.RenderExpression(out, match, claim) != expr {
+			return nil, "", false
+		}
+		return out, match, true
+	}
+	return nil, "", false
 }

@@ -230,3 +230,26 @@ if ak_is_group_member(request.user, name="Minio admins"):
 		t.Errorf("groups %v", r.Groups)
 	}
 }
+
+// TestReadRendered: an expression akminio rendered reads back as its bindings, exactly;
+// one edited by hand after rendering does not take that path.
+func TestReadRendered(t *testing.T) {
+	for _, match := range []string{config.MatchFirst, config.MatchAll} {
+		want := []config.Binding{b("Minio admins", "consoleAdmin"), b(`x"); import os #`, "readonly", "diagnostics"), b("", "readwrite")}
+		if match == config.MatchFirst {
+			want = want[:2]
+		}
+		expr := reconcile.RenderExpression(want, match, "policy")
+		r := ReadExpression(expr, "policy")
+		if len(r.Problems) > 0 || !reflect.DeepEqual(r.Bindings, want) || r.Match != match {
+			t.Errorf("match %s: got %+v %s %v", match, r.Bindings, r.Match, r.Problems)
+		}
+		if !slices.Equal(r.Groups, []string{"Minio admins", `x"); import os #`}) {
+			t.Errorf("groups %v", r.Groups)
+		}
+		edited := strings.Replace(expr, "return None\n", "return {\"policy\": \"readwrite\"}\n", 1)
+		if r := ReadExpression(edited, "policy"); len(r.Problems) == 0 {
+			t.Errorf("match %s: an edited rendering read as %+v", match, r.Bindings)
+		}
+	}
+}

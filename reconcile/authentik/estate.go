@@ -12,10 +12,14 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/akminio/akminio/reconcile"
+	"github.com/akminio/akminio/reconcile/access"
 	"github.com/akminio/akminio/reconcile/adopt"
 )
 
-var _ adopt.AuthentikReader = (*Adapter)(nil)
+var (
+	_ adopt.AuthentikReader = (*Adapter)(nil)
+	_ access.Source         = (*Adapter)(nil)
+)
 
 // ReadEstate implements adopt.AuthentikReader: the application by slug, its OAuth2
 // provider with every reference resolved to a name or slug (signing key, flows), the
@@ -272,4 +276,22 @@ func ancestors(direct []api.PartialGroup, groups map[string]adopt.Group) []strin
 		}
 	}
 	return names
+}
+
+// ProviderPK implements access.Source: the OAuth2 provider's pk by exact name, 0 when none.
+func (a *Adapter) ProviderPK(ctx context.Context, name string) (int32, error) {
+	p, err := a.provider(ctx, name)
+	if err != nil || p == nil {
+		return 0, err
+	}
+	return p.PK, nil
+}
+
+// MappingExpression implements access.Source: the scope mapping's expression by exact name.
+func (a *Adapter) MappingExpression(ctx context.Context, name string) (string, bool, error) {
+	m, err := a.scopeMapping(ctx, name)
+	if err != nil || m == nil {
+		return "", false, err
+	}
+	return m.Expression, true, nil
 }
