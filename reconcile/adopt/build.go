@@ -155,7 +155,7 @@ func bound(bs []config.Binding, g string) bool {
 // pickTarget finds the identity_openid target that points at the application: the one the
 // connection config names, else the one whose config_url is the application's discovery
 // URL (any host: MinIO may reach authentik under another name).
-func pickTarget(conn *config.Config, slug string, mc MinIOEstate) (string, *reconcile.ObservedOpenID, error) {
+func pickTarget(conn *config.Config, slug string, mc MinIOEstate) (string, *reconcile.ObservedOpenIDTarget, error) {
 	suffix := "/application/o/" + slug + "/.well-known/openid-configuration"
 	if conn.MinIO.OpenID.ConfigName != "" {
 		t := conn.MinIO.OpenID.ConfigTarget()
@@ -310,7 +310,7 @@ func prettyJSON(doc []byte) ([]byte, error) {
 }
 
 // providerNotes names the managed fields plan will change on the provider and in MinIO.
-func providerNotes(p *Provider, oid *reconcile.ObservedOpenID) []string {
+func providerNotes(p *Provider, oid *reconcile.ObservedOpenIDTarget) []string {
 	var notes []string
 	if p.ClientType != reconcile.ClientTypeConfidential {
 		notes = append(notes, fmt.Sprintf("provider %q is %s: akminio makes it confidential (plan: client_type differs)", p.Name, p.ClientType))

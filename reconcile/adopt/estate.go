@@ -52,7 +52,7 @@ type Group struct {
 type MinIOEstate struct {
 	// Targets are the identity_openid targets that have a config_url, by target name
 	// ("identity_openid", "identity_openid:NAME").
-	Targets map[string]*reconcile.ObservedOpenID
+	Targets map[string]*reconcile.ObservedOpenIDTarget
 	// Policies are every canned policy, name -> document as MinIO returns it.
 	Policies map[string][]byte
 }

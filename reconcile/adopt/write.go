@@ -17,7 +17,7 @@ import (
 type configWriter struct {
 	conn     *config.Config
 	ak       AuthentikEstate
-	oid      *reconcile.ObservedOpenID
+	oid      *reconcile.ObservedOpenIDTarget
 	target   string
 	claim    string
 	mapping  Mapping
@@ -157,7 +157,7 @@ func (w *configWriter) write() ([]byte, error) {
 	w.line(2, "claim_name: %s", q(w.claim))
 	w.line(2, "scopes: %s", ql(splitScopes(w.oid.Scopes)))
 	w.line(2, "redirect_uri: %s", q(w.oid.RedirectURI))
-	w.line(1, "restart: %s", q(m.Restart))
+	w.line(1, "restart: %s", q(string(m.Restart)))
 
 	if len(w.policies) == 0 {
 		w.line(0, "policies: {}")
@@ -192,7 +192,7 @@ func (w *configWriter) write() ([]byte, error) {
 	if w.review {
 		mode = config.ModeReport
 	}
-	w.line(0, "mode: %s", q(mode))
+	w.line(0, "mode: %s", q(string(mode)))
 	w.line(0, "state_dir: %s", q(c.StateDir))
 	w.line(0, "http:")
 	w.line(1, "listen: %s", q(c.HTTP.Listen))

@@ -29,7 +29,7 @@ func (a *Adapter) ReadEstate(ctx context.Context) (adopt.MinIOEstate, error) {
 	if err != nil {
 		return adopt.MinIOEstate{}, fmt.Errorf("minio: read config export: %w", err)
 	}
-	targets := map[string]*reconcile.ObservedOpenID{}
+	targets := map[string]*reconcile.ObservedOpenIDTarget{}
 	for _, target := range openIDTargets(string(export)) {
 		oid, err := parseOpenID(string(export), target)
 		if err != nil {

@@ -6,6 +6,7 @@ package e2eenvtest
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"context"
 	"errors"
 	"fmt"
@@ -109,7 +110,14 @@ func buildBinary(tags string) (string, error) {
 	if tags != "" {
 		name += "-" + strings.NewReplacer(",", "-", " ", "-").Replace(tags)
 	}
-	dir := filepath.Join(os.TempDir(), fmt.Sprintf("%s-%d", name, os.Getuid()))
+	// The folder is per checkout too: two worktrees testing at once must not run each
+	// other's binary.
+	abs, err := filepath.Abs(root)
+	if err != nil {
+		return "", fmt.Errorf("e2eenv: %w", err)
+	}
+	sum := sha256.Sum256([]byte(abs))
+	dir := filepath.Join(os.TempDir(), fmt.Sprintf("%s-%d-%x", name, os.Getuid(), sum[:4]))
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return "", fmt.Errorf("e2eenv: %w", err)
 	}
