@@ -37,8 +37,9 @@ var (
 	// change series, all initialised at start-up.
 	kindsBySystem = map[reconcile.System][]reconcile.Kind{
 		reconcile.SystemAuthentik: {reconcile.KindScopeMapping, reconcile.KindProvider, reconcile.KindApplication,
-			reconcile.KindGroup, reconcile.KindBinding, reconcile.KindVerification},
-		reconcile.SystemMinIO: {reconcile.KindPolicy, reconcile.KindOpenID, reconcile.KindVerification},
+			reconcile.KindGroup, reconcile.KindBinding, reconcile.KindVerification,
+			reconcile.KindWebhookMapping, reconcile.KindTransport, reconcile.KindEventMatcher, reconcile.KindRule},
+		reconcile.SystemMinIO: {reconcile.KindPolicy, reconcile.KindOpenID, reconcile.KindVerification, reconcile.KindAuditWebhook},
 	}
 )
 

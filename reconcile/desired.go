@@ -24,6 +24,7 @@ func NewDesired(cfg *config.Config) (*Desired, error) {
 	}
 	ak := cfg.Authentik
 	d := &Desired{
+		Feeds: NewDesiredFeeds(cfg),
 		ScopeMapping: ScopeMapping{
 			Name:        ak.ScopeMapping.Name,
 			ScopeName:   ak.ScopeMapping.Scope,

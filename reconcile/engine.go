@@ -93,7 +93,7 @@ const PartState System = "state"
 // Error lists the failures, authentik first; the adapters' errors name their system.
 func (e *ObserveError) Error() string {
 	var msgs []string
-	for _, part := range []System{SystemAuthentik, SystemMinIO, PartState} {
+	for _, part := range []System{SystemAuthentik, SystemMinIO, PartState, PartFeeds} {
 		if err := e.Failed[part]; err != nil {
 			msgs = append(msgs, err.Error())
 		}
@@ -129,6 +129,7 @@ func (e *Engine) Observe(ctx context.Context) (*Observed, error) {
 			failed[part] = err
 		}
 	}
+	e.observeFeeds(ctx, obs, failed)
 	if len(failed) > 0 {
 		return nil, &ObserveError{Failed: failed}
 	}
@@ -282,9 +283,11 @@ func (e *Engine) shouldVerify(p Plan) bool {
 // prunes come after the restart (see prune). State is saved after each step so a crash
 // never loses what was created.
 func (e *Engine) applyInOrder(ctx context.Context, obs *Observed, changes []Change, done Done) (restart bool, err error) {
-	var policies, ak, openid []Change
+	var policies, ak, openid, feeds []Change
 	for _, c := range changes {
 		switch {
+		case isFeedChange(c):
+			feeds = append(feeds, c)
 		case c.System == SystemAuthentik:
 			ak = append(ak, c)
 		case c.Kind == KindOpenID:
@@ -321,7 +324,7 @@ func (e *Engine) applyInOrder(ctx context.Context, obs *Observed, changes []Chan
 			return restart, err
 		}
 	}
-	return restart, nil
+	return restart, e.applyFeeds(ctx, obs, feeds, done)
 }
 
 // prune deletes the MinIO policies the plan chose to prune, last of all.

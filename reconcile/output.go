@@ -30,6 +30,11 @@ var kindLabels = map[Kind]string{
 	KindBinding:      "binding of group",
 	KindPolicy:       "policy",
 	KindVerification: "verification",
+
+	KindWebhookMapping: "notification webhook mapping",
+	KindTransport:      "notification transport",
+	KindEventMatcher:   "event matcher policy",
+	KindRule:           "notification rule",
 }
 
 // NoDrift is the text output's line for a plan without changes.
@@ -92,7 +97,7 @@ func describe(c Change) string {
 
 // subject names the object: `policy "x"`, or the identity_openid target as it is.
 func subject(c Change) string {
-	if c.Kind == KindOpenID {
+	if c.Kind == KindOpenID || c.Kind == KindAuditWebhook {
 		return c.Name
 	}
 	label, ok := kindLabels[c.Kind]

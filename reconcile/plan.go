@@ -28,6 +28,7 @@ func ComputePlan(d *Desired, o *Observed) Plan {
 	p.Changes = append(p.Changes, planOpenID(d, o)...)
 	prunes := planPrune(d, o)
 	p.Changes = append(p.Changes, prunes...)
+	p.Changes = append(p.Changes, planFeeds(d, o)...)
 	p.Unmanaged = unmanagedPolicies(d, o, prunes)
 	return p
 }

@@ -111,6 +111,9 @@ type Desired struct {
 	// the rendered expression gives a user.
 	Bindings []config.Binding
 	Match    string
+
+	// Feeds are the event feeds (events section).
+	Feeds DesiredFeeds
 }
 
 // ScopeMapping is the desired scope mapping.
@@ -158,6 +161,7 @@ type Observed struct {
 	Authentik AuthentikState
 	MinIO     MinIOState
 	State     State
+	Feeds     FeedsState // the event feeds (feeds_engine.go)
 }
 
 // AuthentikState is authentik's side of Observed.

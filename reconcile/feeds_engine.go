@@ -1,0 +1,103 @@
+package reconcile
+
+import (
+	"context"
+	"errors"
+	"slices"
+)
+
+// The engine's part of the event feeds: observing them (only when events.install is on or
+// akminio created feeds it may have to remove), planning (PlanFeeds, from ComputePlan) and
+// applying them after the other changes, recording what it created in the ownership
+// registry (State.CreatedFeeds).
+
+// PartFeeds names the event feeds among the parts of an observation (adapters that cannot
+// manage them).
+const PartFeeds System = "feeds"
+
+// FeedsState is the feeds' part of Observed.
+type FeedsState struct {
+	Observed  bool // false: the feeds were not read (not installed and nothing to remove)
+	Authentik ObservedFeeds
+	MinIO     *ObservedAuditWebhook
+}
+
+// AuthentikFeeds is implemented by an AuthentikAdapter that can manage the authentik feed
+// (reconcile/authentik's).
+type AuthentikFeeds interface {
+	ObserveFeeds(ctx context.Context) (ObservedFeeds, error)
+	ApplyFeeds(ctx context.Context, d DesiredFeeds, obs *ObservedFeeds, changes []Change, done Done) (created, deleted []string, err error)
+}
+
+// MinIOFeeds is implemented by a MinIOAdapter that can manage the MinIO feed
+// (reconcile/minio's).
+type MinIOFeeds interface {
+	ObserveAudit(ctx context.Context) (*ObservedAuditWebhook, error)
+	ApplyAudit(ctx context.Context, d DesiredFeeds, obs **ObservedAuditWebhook, changes []Change, done Done) (created, deleted []string, err error)
+}
+
+// needFeeds says whether a run reads the feeds.
+func (e *Engine) needFeeds(st State) bool { return e.Desired.Feeds.Install || len(st.CreatedFeeds) > 0 }
+
+// observeFeeds reads both feeds when needed, recording failures in failed by system.
+func (e *Engine) observeFeeds(ctx context.Context, obs *Observed, failed map[System]error) {
+	if !e.needFeeds(obs.State) || failed[SystemAuthentik] != nil || failed[SystemMinIO] != nil {
+		return
+	}
+	ak, okA := e.Authentik.(AuthentikFeeds)
+	mc, okM := e.MinIO.(MinIOFeeds)
+	if !okA || !okM {
+		failed[PartFeeds] = errors.New("events: the adapters cannot manage event feeds")
+		return
+	}
+	var err error
+	if obs.Feeds.Authentik, err = ak.ObserveFeeds(ctx); err != nil {
+		failed[SystemAuthentik] = err
+		return
+	}
+	if obs.Feeds.MinIO, err = mc.ObserveAudit(ctx); err != nil {
+		failed[SystemMinIO] = err
+		return
+	}
+	obs.Feeds.Observed = true
+}
+
+// planFeeds is ComputePlan's part for the feeds.
+func planFeeds(d *Desired, o *Observed) []Change {
+	if !o.Feeds.Observed {
+		return nil
+	}
+	return PlanFeeds(d.Feeds, o.Feeds.Authentik, o.Feeds.MinIO, o.State)
+}
+
+// isFeedChange says whether c is about a feed object.
+func isFeedChange(c Change) bool { return slices.Contains(FeedKinds[c.System], c.Kind) }
+
+// applyFeeds applies the feed changes, authentik's first, and records in obs.State what was
+// created and deleted; the state is saved after each system.
+func (e *Engine) applyFeeds(ctx context.Context, obs *Observed, changes []Change, done Done) error {
+	if len(changes) == 0 {
+		return nil
+	}
+	ak, okA := e.Authentik.(AuthentikFeeds)
+	mc, okM := e.MinIO.(MinIOFeeds)
+	if !okA || !okM {
+		return errors.New("events: the adapters cannot manage event feeds")
+	}
+	record := func(created, deleted []string) {
+		for _, k := range created {
+			if !slices.Contains(obs.State.CreatedFeeds, k) {
+				obs.State.CreatedFeeds = append(obs.State.CreatedFeeds, k)
+			}
+		}
+		obs.State.CreatedFeeds = slices.DeleteFunc(obs.State.CreatedFeeds, func(k string) bool { return slices.Contains(deleted, k) })
+	}
+	created, deleted, err := ak.ApplyFeeds(ctx, e.Desired.Feeds, &obs.Feeds.Authentik, FilterSystem(changes, SystemAuthentik), done)
+	record(created, deleted)
+	if err := e.save(obs, err); err != nil {
+		return err
+	}
+	created, deleted, err = mc.ApplyAudit(ctx, e.Desired.Feeds, &obs.Feeds.MinIO, FilterSystem(changes, SystemMinIO), done)
+	record(created, deleted)
+	return e.save(obs, err)
+}
