@@ -50,6 +50,7 @@ type feedState struct {
 	hookSources   map[string]bool // sources whose events wait for the debounce
 	recent        []RunSummary
 	observed      bool // a run has observed both systems
+	retries       int  // hook runs retried in a row (retryHookRun)
 }
 
 func newEventsMetric(reg prometheus.Registerer) (*prometheus.CounterVec, error) {
@@ -90,6 +91,36 @@ func (d *Daemon) takeHookReason() string {
 	}
 	sort.Strings(srcs)
 	return "hook:" + strings.Join(srcs, ",")
+}
+
+// maxHookRetries bounds how often a hook run that could not observe is retried.
+const maxHookRetries = 5
+
+// retryHookRun says whether to run again, one debounce later, after o: a run caused by an
+// event that could not observe (a backend restarting, say, as MinIO does after a config
+// change someone made) is retried up to maxHookRetries times, so that the event is not lost
+// until the next scheduled run. It keeps the event's sources for the retry's reason.
+func (d *Daemon) retryHookRun(o *outcome) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	hook := strings.HasPrefix(o.Reason, "hook")
+	if !hook || o.Result != ResultError || o.Observed {
+		if hook {
+			d.feeds.retries = 0
+		}
+		return false
+	}
+	if d.feeds.retries >= maxHookRetries {
+		d.feeds.retries = 0
+		return false
+	}
+	d.feeds.retries++
+	if srcs, ok := strings.CutPrefix(o.Reason, "hook:"); ok {
+		for s := range strings.SplitSeq(srcs, ",") {
+			d.feeds.hookSources[s] = true
+		}
+	}
+	return true
 }
 
 // recordRun keeps the run for /status's recent_runs; callers hold d.mu.

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"strings"
 	"sync/atomic"
@@ -147,5 +148,33 @@ func TestHookFloodIsDebounced(t *testing.T) {
 	}
 	if v := h.metric("akminio_events_received_total", map[string]string{"source": SourceAuthentik}); v != n/2 {
 		t.Errorf("events received from authentik = %v, want %d", v, n/2)
+	}
+}
+
+// TestHookRunRetriedWhenItCannotObserve: a run caused by an event that cannot observe (a
+// backend restarting) is retried one debounce later, with the event's source as its reason;
+// a scheduled or requested run that fails is not.
+func TestHookRunRetriedWhenItCannotObserve(t *testing.T) {
+	var calls atomic.Int32
+	r := &fakeRunner{ApplyFunc: func(context.Context) (*reconcile.Result, error) {
+		switch calls.Add(1) {
+		case 2, 3: // the hook's run and its first retry
+			return nil, &reconcile.ObserveError{Failed: map[string]error{reconcile.SystemMinIO: errors.New("minio: server is starting")}}
+		}
+		return inSync(), nil
+	}}
+	h := start(t, Options{NewRunner: func(*config.Config) (Runner, error) { return r, nil }})
+	eventually(t, "the start run", func() bool { return h.runs(ResultInSync) == 1 })
+	if code, body := h.do(http.MethodPost, "/hooks/minio", hookToken, `{"api":{"name":"ServiceV2"},"userAgent":"mc"}`); code != http.StatusOK || !strings.Contains(body, `"triggered": true`) {
+		t.Fatalf("a restart's audit entry: %d %s", code, body)
+	}
+	eventually(t, "the retried run", func() bool { return h.runs(ResultInSync) == 2 })
+	st := h.status()
+	var reasons []string
+	for _, r := range st.RecentRuns {
+		reasons = append(reasons, r.Reason+"="+r.Result)
+	}
+	if strings.Join(reasons, " ") != "hook:minio=in_sync hook:minio=error hook:minio=error start=in_sync" {
+		t.Fatalf("runs, newest first: %v", reasons)
 	}
 }

@@ -21,6 +21,8 @@ var minioAdminCalls = []string{
 	"AddIdentityProviderCfg", "UpdateIdentityProviderCfg", "DeleteIdentityProviderCfg",
 	"SetPolicyForUserOrGroup", "AttachDetachPolicyBuiltin", "AttachDetachPolicyLDAP",
 	"SRPeerReplicateIAMItem", "ImportIAM", "ImportIAMV2",
+	// A restart loads identity settings written before it (identity_openid is not dynamic).
+	"Service", "ServiceV2",
 }
 
 // OwnUserAgent marks requests akminio itself made: its MinIO admin client adds

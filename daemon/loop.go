@@ -91,6 +91,9 @@ func (d *Daemon) loop(runCtx context.Context, stop <-chan struct{}) {
 					w <- o
 				}
 				s.current = nil
+				if d.retryHookRun(o) {
+					d.debounce(s)
+				}
 			}
 			if s.stopping {
 				return

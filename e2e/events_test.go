@@ -240,7 +240,7 @@ type daemon struct {
 	logs   *bytes.Buffer
 }
 
-func startDaemon(t *testing.T, env *e2eenv.Env) *daemon {
+func startDaemon(t testing.TB, env *e2eenv.Env) *daemon {
 	t.Helper()
 	cfg := env.DefaultConfig()
 	listen := section(cfg, "http")["listen"].(string)
@@ -264,7 +264,7 @@ func startDaemon(t *testing.T, env *e2eenv.Env) *daemon {
 	return d
 }
 
-func (d *daemon) stop(t *testing.T) {
+func (d *daemon) stop(t testing.TB) {
 	t.Helper()
 	_ = d.cmd.Process.Signal(syscall.SIGTERM)
 	select {
@@ -278,7 +278,7 @@ func (d *daemon) stop(t *testing.T) {
 	}
 }
 
-func (d *daemon) get(t *testing.T, path string) string {
+func (d *daemon) get(t testing.TB, path string) string {
 	t.Helper()
 	resp, err := http.Get(d.url + path)
 	if err != nil {
