@@ -148,7 +148,20 @@ func benchLatency(b *testing.B, events bool, schedule string, perKind int) {
 		}
 	}
 	rss := d.metricValue(b, "process_resident_memory_bytes")
-	b.StopTimer()
+	var runs []float64
+	for _, line := range strings.Split(d.logs.String(), "\n") {
+		var l struct {
+			Msg      string  `json:"msg"`
+			Duration float64 `json:"duration"`
+		}
+		if json.Unmarshal([]byte(line), &l) == nil && l.Msg == "reconcile run finished" {
+			runs = append(runs, l.Duration)
+		}
+	}
+	slices.Sort(runs)
+	if len(runs) > 0 {
+		b.Logf("run durations (s): median %.2f, max %.2f over %d runs", runs[len(runs)/2], runs[len(runs)-1], len(runs))
+	}
 	for _, k := range kinds {
 		p50, p99, mx := percentiles(byKind[k.name])
 		b.Logf("%-40s n=%-3d p50=%-8s p99=%-8s max=%s", k.name, len(byKind[k.name]), p50, p99, mx)
