@@ -159,7 +159,7 @@ func TestHookRunRetriedWhenItCannotObserve(t *testing.T) {
 	r := &fakeRunner{ApplyFunc: func(context.Context) (*reconcile.Result, error) {
 		switch calls.Add(1) {
 		case 2, 3: // the hook's run and its first retry
-			return nil, &reconcile.ObserveError{Failed: map[string]error{reconcile.SystemMinIO: errors.New("minio: server is starting")}}
+			return nil, &reconcile.ObserveError{Failed: map[reconcile.System]error{reconcile.SystemMinIO: errors.New("minio: server is starting")}}
 		}
 		return inSync(), nil
 	}}
