@@ -148,6 +148,9 @@ func benchLatency(b *testing.B, events bool, schedule string, perKind int) {
 		}
 	}
 	rss := d.metricValue(b, "process_resident_memory_bytes")
+	if events {
+		floodHooks(b, d)
+	}
 	var runs []float64
 	for _, line := range strings.Split(d.logs.String(), "\n") {
 		var l struct {
@@ -234,6 +237,61 @@ func (d *daemon) metricValue(b testing.TB, name string) float64 {
 	raw, _ := io.ReadAll(resp.Body)
 	for _, line := range strings.Split(string(raw), "\n") {
 		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			f, _ := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			return f
+		}
+	}
+	return 0
+}
+
+// floodHooks sends 1,000 relevant authentik notifications over 10 s and logs how many runs
+// they caused and the daemon's memory before and after (the flood acceptance's memory part).
+func floodHooks(b *testing.B, d *daemon) {
+	runs := func() float64 {
+		n := 0.0
+		for _, r := range []string{"in_sync", "repaired", "drift", "error"} {
+			n += d.labelledValue(b, "akminio_reconcile_runs_total", `result="`+r+`"`)
+		}
+		return n
+	}
+	heap0, rss0, runs0 := d.metricValue(b, "go_memstats_heap_inuse_bytes"), d.metricValue(b, "process_resident_memory_bytes"), runs()
+	body := `{"body":"model_updated: {'model': {'app': 'authentik_core', 'model_name': 'group', 'pk': 'x', 'name': 'x'}, 'http_request': {'path': '/api/v3/core/groups/x/', 'method': 'PATCH', 'args': {}, 'user_agent': 'Mozilla/5.0', 'request_id': 'r'}}","severity":"notice","user_email":"","user_username":"ops","event_user_email":"","event_user_username":"ops"}`
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	start := time.Now()
+	for range 1000 {
+		<-tick.C
+		req, _ := http.NewRequest(http.MethodPost, d.url+"/hooks/authentik", strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+feedHookToken)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusAccepted {
+			b.Fatalf("flood: HTTP %d", resp.StatusCode)
+		}
+	}
+	took := time.Since(start)
+	d.waitStatusB(b, "the trailing run", func(st benchStatus) bool {
+		return st.LastRun != nil && st.LastRun.Start.After(start.Add(took)) && st.Running == ""
+	})
+	heap1, rss1 := d.metricValue(b, "go_memstats_heap_inuse_bytes"), d.metricValue(b, "process_resident_memory_bytes")
+	b.Logf("flood: 1000 requests in %s caused %.0f runs (debounce 1s: at most %d); heap in use %.1f -> %.1f MiB, RSS %.1f -> %.1f MiB",
+		took.Round(time.Millisecond), runs()-runs0, int(took/time.Second)+1, heap0/(1<<20), heap1/(1<<20), rss0/(1<<20), rss1/(1<<20))
+}
+
+// labelledValue reads one labelled series, given as its label text (`result="in_sync"`).
+func (d *daemon) labelledValue(b testing.TB, name, labels string) float64 {
+	resp, err := http.Get(d.url + "/metrics")
+	if err != nil {
+		return 0
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	for _, line := range strings.Split(string(raw), "\n") {
+		if v, ok := strings.CutPrefix(line, name+"{"+labels+"} "); ok {
 			f, _ := strconv.ParseFloat(strings.TrimSpace(v), 64)
 			return f
 		}
