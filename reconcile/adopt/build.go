@@ -139,7 +139,8 @@ func Build(conn *config.Config, ak AuthentikEstate, mc MinIOEstate, opt Options)
 	}
 
 	w := &configWriter{conn: conn, ak: ak, oid: oid, target: target, claim: claim, mapping: mapping,
-		builtin: builtin, policies: pols, bindings: bindings, match: r.Match, reading: r, review: len(out.Problems) > 0}
+		builtin: builtin, policies: pols, bindings: bindings, match: r.Match, reading: r,
+		review: len(out.Problems) > 0, problems: out.Problems}
 	out.Config, err = w.write()
 	if err != nil {
 		return nil, err

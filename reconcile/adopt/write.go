@@ -27,6 +27,7 @@ type configWriter struct {
 	match    string
 	reading  Reading
 	review   bool // problems found: written in report mode
+	problems []string
 
 	b     strings.Builder
 	files []File
@@ -103,7 +104,10 @@ func (w *configWriter) write() ([]byte, error) {
 	w.comment(0, fmt.Sprintf("akminio config written by `akminio import` on %s\nfrom authentik at %s (application %q) and MinIO at %s (%s).\nCheck it with `akminio plan --access`; see the README, \"Adopting an existing setup\".",
 		time.Now().UTC().Format(time.RFC3339), c.Authentik.URL, ak.Application.Slug, c.MinIO.Endpoint, w.target))
 	if w.review {
-		w.comment(0, "REVIEW NEEDED: import could not reproduce today's access exactly (see its output and the\ncomment above bindings). mode is report, so akminio changes nothing until you set repair.")
+		w.comment(0, "REVIEW NEEDED: import could not reproduce today's access exactly. mode is report, so\nakminio changes nothing until you set repair. What import found:")
+		for _, p := range w.problems {
+			w.comment(0, "  - "+strings.ReplaceAll(p, "\n", "\n    "))
+		}
 	}
 	w.line(0, "authentik:")
 	w.line(1, "url: %s", q(c.Authentik.URL))
