@@ -175,3 +175,17 @@ func TestNewRejectsBadSettings(t *testing.T) {
 		}
 	}
 }
+
+// TestOpenIDTargets lists every identity_openid target an export has a line for, commented
+// (unconfigured or environment-set) ones included; other subsystems are not targets.
+func TestOpenIDTargets(t *testing.T) {
+	if got := openIDTargets(exportEnvDefault); !slices.Equal(got, []string{"identity_openid", "identity_openid:two"}) {
+		t.Errorf("env default export: %v", got)
+	}
+	if got := openIDTargets(exportStored); !slices.Equal(got, []string{"identity_openid", "identity_openid:off"}) {
+		t.Errorf("stored export: %v", got)
+	}
+	if got := openIDTargets("identity_openidx a=b\nidentity_ldap enable=on\n"); len(got) != 0 {
+		t.Errorf("not targets: %v", got)
+	}
+}
