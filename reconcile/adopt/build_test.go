@@ -160,7 +160,7 @@ func TestBuildOwnPoliciesAndEnvironmentSecrets(t *testing.T) {
 
 func TestBuildNeedsReview(t *testing.T) {
 	cases := []struct {
-		name string
+		name     string
 		edit     func(*AuthentikEstate, *MinIOEstate)
 		want     string
 		bindings int // written for review: the expression's, when it was read
