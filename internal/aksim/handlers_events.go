@@ -59,6 +59,12 @@ type eventTables struct {
 	mappings   map[string]*record // NotificationWebhookMapping
 	tokens     map[string]int     // extra API tokens -> user pk (AddAPIToken)
 	delivered  []Delivery
+	// mapped caches webhook mapping results by expression and recipient: authentik
+	// evaluates a mapping in-process in well under a millisecond, python3 here takes tens
+	// of milliseconds (seconds on a loaded machine), which would be charged to every
+	// delivery. Mappings are evaluated without the notification, so the result depends on
+	// nothing else.
+	mapped map[string]any
 
 	inflight sync.WaitGroup
 }
@@ -67,6 +73,7 @@ func newEventTables() *eventTables {
 	return &eventTables{
 		transports: map[string]*record{}, rules: map[string]*record{},
 		matchers: map[string]*record{}, mappings: map[string]*record{}, tokens: map[string]int{},
+		mapped: map[string]any{},
 	}
 }
 

@@ -358,7 +358,7 @@ func (s *Server) send(j notifyJob) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if j.bodyExpr != "" {
-		v, err := pyexpr.Evaluate(ctx, j.bodyExpr, pyexpr.Input{User: j.recipient})
+		v, err := s.evalMapping(ctx, j.bodyExpr, j)
 		if err != nil {
 			d.Err = "webhook_mapping_body: " + err.Error()
 			s.logf("aksim: notification %q: %s", j.rule, d.Err)
@@ -369,7 +369,7 @@ func (s *Server) send(j notifyJob) {
 	d.Body = body
 	d.Headers = map[string]string{}
 	if j.headerExpr != "" {
-		v, err := pyexpr.Evaluate(ctx, j.headerExpr, pyexpr.Input{User: j.recipient})
+		v, err := s.evalMapping(ctx, j.headerExpr, j)
 		if err == nil {
 			err = headersOf(v, d.Headers)
 		}
@@ -406,6 +406,25 @@ func (s *Server) send(j notifyJob) {
 		d.Err = "HTTP " + strconv.Itoa(resp.StatusCode)
 		s.logf("aksim: notification %q to %s answered %d", j.rule, j.url, resp.StatusCode)
 	}
+}
+
+// evalMapping evaluates a webhook mapping for the job's recipient, through the cache.
+func (s *Server) evalMapping(ctx context.Context, expr string, j notifyJob) (any, error) {
+	key := expr + "\x00" + j.recipientName
+	s.st.mu.Lock()
+	v, ok := s.st.ev.mapped[key]
+	s.st.mu.Unlock()
+	if ok {
+		return v, nil
+	}
+	v, err := pyexpr.Evaluate(ctx, expr, pyexpr.Input{User: j.recipient})
+	if err != nil {
+		return nil, err
+	}
+	s.st.mu.Lock()
+	s.st.ev.mapped[key] = v
+	s.st.mu.Unlock()
+	return v, nil
 }
 
 // headersOf copies a header mapping's result: a dict of strings, as requests needs.
