@@ -30,9 +30,8 @@ type AuthentikFeeds interface {
 }
 
 // MinIOFeeds is implemented by a MinIOAdapter that can manage the MinIO feed
-// (reconcile/minio's).
+// (reconcile/minio's); its Observe fills MinIOState.Audit.
 type MinIOFeeds interface {
-	ObserveAudit(ctx context.Context) (*ObservedAuditWebhook, error)
 	ApplyAudit(ctx context.Context, d DesiredFeeds, obs **ObservedAuditWebhook, changes []Change, done Done) (created, deleted []string, err error)
 }
 
@@ -45,7 +44,7 @@ func (e *Engine) observeFeeds(ctx context.Context, obs *Observed, failed map[Sys
 		return
 	}
 	ak, okA := e.Authentik.(AuthentikFeeds)
-	mc, okM := e.MinIO.(MinIOFeeds)
+	_, okM := e.MinIO.(MinIOFeeds)
 	if !okA || !okM {
 		failed[PartFeeds] = errors.New("events: the adapters cannot manage event feeds")
 		return
@@ -55,10 +54,7 @@ func (e *Engine) observeFeeds(ctx context.Context, obs *Observed, failed map[Sys
 		failed[SystemAuthentik] = err
 		return
 	}
-	if obs.Feeds.MinIO, err = mc.ObserveAudit(ctx); err != nil {
-		failed[SystemMinIO] = err
-		return
-	}
+	obs.Feeds.MinIO = obs.MinIO.Audit
 	obs.Feeds.Observed = true
 }
 

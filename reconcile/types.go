@@ -228,6 +228,9 @@ type ObservedBinding struct {
 type MinIOState struct {
 	Policies map[string][]byte     // every canned policy, name -> document as MinIO returns it
 	OpenID   *ObservedOpenIDTarget // nil: the target is not configured
+	// Audit is the event feed's audit_webhook target (nil: not configured), read from the
+	// same config export as OpenID.
+	Audit *ObservedAuditWebhook
 }
 
 // OpenIDKeys are the managed keys of an identity_openid target. Desired values come from

@@ -24,14 +24,9 @@ const (
 // ObserveAudit reads the audit_webhook:akminio target from the full config export (which
 // holds auth_token); nil when it is not configured.
 func (a *Adapter) ObserveAudit(ctx context.Context) (*reconcile.ObservedAuditWebhook, error) {
-	var export []byte
-	err := a.do(ctx, func(ctx context.Context) error {
-		var err error
-		export, err = a.adm.GetConfig(ctx)
-		return notReady(err)
-	})
+	export, err := a.readExport(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("minio: read config export: %w", err)
+		return nil, err
 	}
 	o, err := parseAudit(string(export), reconcile.AuditTarget)
 	if err != nil {

@@ -33,11 +33,24 @@ func (a *Adapter) Observe(ctx context.Context, d *reconcile.Desired) (reconcile.
 	if err != nil {
 		return reconcile.MinIOState{}, err
 	}
-	oid, err := a.ReadOpenID(ctx, d.OpenID.Target)
+	if err := checkTarget(d.OpenID.Target); err != nil {
+		return reconcile.MinIOState{}, err
+	}
+	export, err := a.readExport(ctx)
 	if err != nil {
 		return reconcile.MinIOState{}, err
 	}
-	return reconcile.MinIOState{Policies: policies, OpenID: oid}, nil
+	oid, err := parseOpenID(string(export), d.OpenID.Target)
+	if err != nil {
+		return reconcile.MinIOState{}, fmt.Errorf("minio: config export: %w", err)
+	}
+	// The feed's target comes from the same export: each export costs MinIO (and akminio,
+	// decrypting it) an argon2id key derivation.
+	audit, err := parseAudit(string(export), reconcile.AuditTarget)
+	if err != nil {
+		return reconcile.MinIOState{}, fmt.Errorf("minio: config export: %w", err)
+	}
+	return reconcile.MinIOState{Policies: policies, OpenID: oid, Audit: audit}, nil
 }
 
 // listPolicies returns every canned policy, name -> document as MinIO returns it. MinIO
@@ -71,6 +84,19 @@ func (a *Adapter) ReadOpenID(ctx context.Context, target string) (*reconcile.Obs
 	if err := checkTarget(target); err != nil {
 		return nil, err
 	}
+	export, err := a.readExport(ctx)
+	if err != nil {
+		return nil, err
+	}
+	oid, err := parseOpenID(string(export), target)
+	if err != nil {
+		return nil, fmt.Errorf("minio: config export: %w", err)
+	}
+	return oid, nil
+}
+
+// readExport reads MinIO's full config export (GetConfig).
+func (a *Adapter) readExport(ctx context.Context) ([]byte, error) {
 	var export []byte
 	err := a.do(ctx, func(ctx context.Context) error {
 		var err error
@@ -80,11 +106,7 @@ func (a *Adapter) ReadOpenID(ctx context.Context, target string) (*reconcile.Obs
 	if err != nil {
 		return nil, fmt.Errorf("minio: read config export: %w", err)
 	}
-	oid, err := parseOpenID(string(export), target)
-	if err != nil {
-		return nil, fmt.Errorf("minio: config export: %w", err)
-	}
-	return oid, nil
+	return export, nil
 }
 
 // checkTarget accepts "identity_openid" and "identity_openid:NAME" with a plain NAME.
