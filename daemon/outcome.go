@@ -50,7 +50,7 @@ func classify(res *reconcile.Result, err error) *outcome {
 		classifyBackends(o, err)
 		if res != nil && !errors.Is(err, reconcile.ErrObserve) {
 			o.Observed = true
-			o.Drift = res.Remaining.Changes // the engine's leftover: what was not applied
+			o.Drift = res.Report().Changes // the engine's leftover: what was not applied
 			o.RestartPending = res.Remaining.RestartPending()
 		}
 		return o
@@ -59,13 +59,13 @@ func classify(res *reconcile.Result, err error) *outcome {
 		return o
 	}
 	o.Observed = true
-	o.Drift = res.Remaining.Changes
+	o.Drift = res.Report().Changes
 	o.RestartPending = res.Remaining.RestartPending()
 	for _, s := range systems {
 		o.Backends[s] = backendState{Up: true}
 	}
 	switch {
-	case res.Remaining.Drift() > 0:
+	case !res.InSync():
 		o.Result = ResultDrift
 	case len(res.Applied) > 0 || res.Restarted:
 		o.Result = ResultRepaired

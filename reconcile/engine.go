@@ -33,8 +33,11 @@ type Engine struct {
 	HTTP *http.Client
 	Log  *zap.Logger
 	Now  func() time.Time
-	// Timeout bounds each Plan and Apply as a whole; 0: only the caller's context does.
+	// Timeout bounds each DryRun and Apply as a whole; 0: only the caller's context does.
 	Timeout time.Duration
+	// Gate is asked before every write step of Apply; nil: every write is allowed. A gate
+	// that also implements WriteHolder can hold a whole run back (see WriteHolder).
+	Gate WriteGate
 }
 
 // NewEngine wires an engine from a validated config and the two adapters.
@@ -64,15 +67,30 @@ type Result struct {
 	Plan Plan
 	// Applied are the changes written, in order.
 	Applied []Change
-	// Remaining is the drift left at the end of the run: the plan from the final observation
-	// plus verification failures. Empty means in sync.
+	// Remaining is the drift left at the end of the run: the plan from the final observation.
 	Remaining Plan
-	// Restarted says MinIO was restarted in this run.
+	// Verification are the verification failures (kind verification) of the end of the run:
+	// drift too, but no applier removes them directly, so they are not in any plan.
+	Verification []Change
+	// Restarted says MinIO was restarted in this run (the restart step is not in Applied).
 	Restarted bool
+	// Held, when not "", says why the run applied nothing at all although it may have found
+	// drift: "mode: report", or "not allowed to write: <reason>" from the write gate.
+	Held string
 }
 
-// InSync reports whether the run ended with no drift at all.
-func (r *Result) InSync() bool { return len(r.Remaining.Changes) == 0 }
+// InSync reports whether the run ended with no drift at all and verification passed.
+func (r *Result) InSync() bool { return r.Remaining.Drift() == 0 && len(r.Verification) == 0 }
+
+// Report is the drift the run leaves, as plan and apply print it and the daemon reports it:
+// the remaining plan's changes followed by the verification failures.
+func (r *Result) Report() Plan {
+	p := r.Remaining
+	if len(r.Verification) > 0 {
+		p.Changes = append(slices.Clone(p.Changes), r.Verification...)
+	}
+	return p
+}
 
 // RunLock is the lock file in state_dir that keeps two applying processes apart.
 const RunLock = "run.lock"
@@ -99,6 +117,16 @@ func (e *ObserveError) Error() string {
 		}
 	}
 	return ErrObserve.Error() + ": " + strings.Join(msgs, "; ")
+}
+
+// Transient reports whether every part that failed failed transiently (see IsTransient).
+func (e *ObserveError) Transient() bool {
+	for _, err := range e.Failed {
+		if !IsTransient(err) {
+			return false
+		}
+	}
+	return len(e.Failed) > 0
 }
 
 // Is makes errors.Is(err, ErrObserve) true.
@@ -179,7 +207,7 @@ func (e *Engine) DryRun(ctx context.Context) (*Result, error) {
 	p := ComputePlan(e.Desired, obs)
 	res := &Result{Plan: p, Remaining: p}
 	if e.shouldVerify(p) {
-		res.Remaining.Changes = append(res.Remaining.Changes, e.verify(ctx, obs)...)
+		res.Verification = e.verify(ctx, obs)
 	}
 	return res, nil
 }
@@ -193,7 +221,7 @@ func (e *Engine) Apply(ctx context.Context) (*Result, error) {
 	defer cancel()
 	lock, err := TryLock(e.StateDir, RunLock)
 	if err != nil {
-		return nil, fmt.Errorf("another akminio apply is running: %w", err)
+		return nil, Transient(fmt.Errorf("another akminio apply is running: %w", err))
 	}
 	defer lock.Unlock()
 	obs, err := e.Observe(ctx)
@@ -222,33 +250,96 @@ func (e *Engine) Apply(ctx context.Context) (*Result, error) {
 		res.Remaining = ComputePlan(e.Desired, obs)
 	}
 	if e.shouldVerify(res.Remaining) {
-		res.Remaining.Changes = append(res.Remaining.Changes, e.verify(ctx, obs)...)
+		res.Verification = e.verify(ctx, obs)
 	}
 	return res, nil
 }
 
-// repair applies the changes mode allows, in order: MinIO policy writes, authentik,
-// identity_openid, the MinIO restart (restart: auto, repair mode, when a write or an
-// earlier pending one needs it), then the prunes. It records each change in res.
+// repair is the one loop that applies changes. It filters the plan's steps (its changes
+// and the MinIO restart, see Plan.Steps) through the apply policy, then applies each
+// allowed step in order: MinIO policy writes, authentik, identity_openid, the restart (when
+// a write of this run or an earlier pending one needs it), then the prunes. The write gate
+// is asked before each step; the ownership registry and state.json are updated after each.
 func (e *Engine) repair(ctx context.Context, obs *Observed, res *Result) error {
+	policy := e.policy(ctx)
+	steps := policy.Filter(res.Plan.Steps())
+	if policy.NoWrite != "" || policy.Mode != config.ModeRepair {
+		res.Held = policy.Held(Change{})
+	}
 	done := func(c Change) {
 		res.Applied = append(res.Applied, c)
 		e.Log.Info("applied", zap.String("system", string(c.System)), zap.String("action", string(c.Action)),
 			zap.String("kind", string(c.Kind)), zap.String("name", c.Name), zap.Strings("fields", c.Fields))
 	}
-	changes := res.Plan.Applicable(e.Mode)
-	restart, err := e.applyInOrder(ctx, obs, changes, done)
-	if err != nil {
-		return err
-	}
-	if (restart || res.Plan.RestartPending()) && e.Mode == config.ModeRepair && e.Desired.Restart == config.RestartAuto {
-		if err := e.MinIO.Restart(ctx); err != nil {
-			return fmt.Errorf("restart MinIO: %w", err)
+	restart := res.Plan.RestartPending()
+	for _, c := range steps {
+		if c.Kind == KindRestart && !restart {
+			continue // the write did not need one after all
 		}
-		res.Restarted = true
-		e.Log.Info("restarted MinIO to load identity_openid")
+		if e.Gate != nil {
+			if err := e.Gate.MayWrite(ctx, stepName(c)); err != nil {
+				return Transient(fmt.Errorf("write gate refused %s: %w", stepName(c), err))
+			}
+		}
+		switch {
+		case c.Kind == KindRestart:
+			if err := e.MinIO.Restart(ctx); err != nil {
+				return fmt.Errorf("restart MinIO: %w", err)
+			}
+			res.Restarted = true
+			e.Log.Info("restarted MinIO to load identity_openid")
+		case isFeedChange(c):
+			if err := e.applyFeed(ctx, obs, c, done); err != nil {
+				return err
+			}
+		case c.System == SystemAuthentik:
+			w, err := e.Authentik.Apply(ctx, e.Desired, obs, []Change{c}, done)
+			own(&obs.State.CreatedBindings, w)
+			if err := e.save(obs, err); err != nil {
+				return err
+			}
+		case c.Kind == KindOpenID:
+			want := WantedOpenIDKeys(e.Desired, obs.Authentik.Provider)
+			before := fingerprintOf(obs.MinIO.OpenID) // MinIO reads this back until it restarts
+			w, err := e.MinIO.Apply(ctx, e.Desired, obs, []Change{c}, done)
+			if err == nil && w.Restart {
+				restart = true
+				obs.State.RestartPending = &PendingRestart{Target: e.Desired.OpenID.Target, WrittenAt: e.Now().UTC(),
+					Fingerprint: want.Fingerprint(), Before: before}
+				e.Log.Warn("identity_openid written, MinIO restart pending", zap.String("target", e.Desired.OpenID.Target))
+			}
+			if err := e.save(obs, err); err != nil {
+				return err
+			}
+		default:
+			w, err := e.MinIO.Apply(ctx, e.Desired, obs, []Change{c}, done)
+			own(&obs.State.CreatedPolicies, w)
+			if err := e.save(obs, err); err != nil {
+				return err
+			}
+		}
 	}
-	return e.prune(ctx, obs, changes, done)
+	return nil
+}
+
+// policy is the apply policy of this run: the engine's mode and restart setting, and the
+// write gate's hold, if it has one.
+func (e *Engine) policy(ctx context.Context) ApplyPolicy {
+	p := ApplyPolicy{Mode: e.Mode, Restart: e.Desired.Restart}
+	if h, ok := e.Gate.(WriteHolder); ok {
+		p.NoWrite = h.HoldWrites(ctx)
+	}
+	return p
+}
+
+// own records in the ownership registry what an applier call created and deleted.
+func own(registry *[]string, w Written) {
+	for _, id := range w.Created {
+		if !slices.Contains(*registry, id) {
+			*registry = append(*registry, id)
+		}
+	}
+	*registry = slices.DeleteFunc(*registry, func(id string) bool { return slices.Contains(w.Deleted, id) })
 }
 
 // leftover is the drift a failed Apply leaves, as far as it knows without observing again:
@@ -277,69 +368,6 @@ func leftover(res *Result) Plan {
 // verifies: the canary users' claims show what the drift does to real users.
 func (e *Engine) shouldVerify(p Plan) bool {
 	return p.Drift() == 0 || e.Mode == config.ModeReport
-}
-
-// applyInOrder runs the appliers: MinIO policy writes, authentik, then identity_openid; the
-// prunes come after the restart (see prune). State is saved after each step so a crash
-// never loses what was created.
-func (e *Engine) applyInOrder(ctx context.Context, obs *Observed, changes []Change, done Done) (restart bool, err error) {
-	var policies, ak, openid, feeds []Change
-	for _, c := range changes {
-		switch {
-		case isFeedChange(c):
-			feeds = append(feeds, c)
-		case c.System == SystemAuthentik:
-			ak = append(ak, c)
-		case c.Kind == KindOpenID:
-			openid = append(openid, c)
-		case c.Action != ActionDelete:
-			policies = append(policies, c)
-		}
-	}
-	if len(policies) > 0 {
-		_, err := e.MinIO.Apply(ctx, e.Desired, obs, policies, done)
-		if err := e.save(obs, err); err != nil {
-			return false, err
-		}
-	}
-	if len(ak) > 0 {
-		if err := e.save(obs, e.Authentik.Apply(ctx, e.Desired, obs, ak, done)); err != nil {
-			return false, err
-		}
-	}
-	if len(openid) > 0 {
-		want := WantedOpenIDKeys(e.Desired, obs.Authentik.Provider)
-		before := fingerprintOf(obs.MinIO.OpenID) // MinIO reads this back until it restarts
-		r, err := e.MinIO.Apply(ctx, e.Desired, obs, openid, done)
-		if err != nil {
-			return false, e.save(obs, err)
-		}
-		if r {
-			restart = true
-			obs.State.RestartPending = &PendingRestart{Target: e.Desired.OpenID.Target, WrittenAt: e.Now().UTC(),
-				Fingerprint: want.Fingerprint(), Before: before}
-			e.Log.Warn("identity_openid written, MinIO restart pending", zap.String("target", e.Desired.OpenID.Target))
-		}
-		if err := e.save(obs, nil); err != nil {
-			return restart, err
-		}
-	}
-	return restart, e.applyFeeds(ctx, obs, feeds, done)
-}
-
-// prune deletes the MinIO policies the plan chose to prune, last of all.
-func (e *Engine) prune(ctx context.Context, obs *Observed, changes []Change, done Done) error {
-	var deletes []Change
-	for _, c := range changes {
-		if c.System == SystemMinIO && c.Kind == KindPolicy && c.Action == ActionDelete {
-			deletes = append(deletes, c)
-		}
-	}
-	if len(deletes) == 0 {
-		return nil
-	}
-	_, err := e.MinIO.Apply(ctx, e.Desired, obs, deletes, done)
-	return e.save(obs, err)
 }
 
 // save writes obs.State to state_dir, joining any error with stepErr.

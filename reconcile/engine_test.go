@@ -45,17 +45,43 @@ func (f fakeAK) Observe(context.Context, *Desired) (AuthentikState, error) {
 	return f.w.ak, f.w.akObserveErr
 }
 
-func (f fakeAK) Apply(_ context.Context, d *Desired, obs *Observed, changes []Change, done Done) error {
+func (f fakeAK) Apply(_ context.Context, d *Desired, obs *Observed, changes []Change, done Done) (Written, error) {
+	var w Written
 	for _, c := range changes {
 		if c.System != SystemAuthentik {
 			f.w.t.Fatalf("authentik adapter got %+v", c)
 		}
-		fxApply(f.w.t, d, obs, []Change{c})
+		w = w.add(ownedBy(&obs.State.CreatedBindings, func() { fxApply(f.w.t, d, obs, []Change{c}) }))
 		f.w.log = append(f.w.log, fmt.Sprintf("authentik %s %s %s", c.Action, c.Kind, c.Name))
 		done(c)
 	}
 	f.w.ak = obs.Authentik
-	return nil
+	return w, nil
+}
+
+// ownedBy runs apply, which records in registry what it creates and deletes as the plan
+// fixture does, and reports those instead, leaving registry as it was: as a real adapter
+// does, for the engine alone to record.
+func ownedBy(registry *[]string, apply func()) Written {
+	before := slices.Clone(*registry)
+	apply()
+	var w Written
+	for _, id := range *registry {
+		if !slices.Contains(before, id) {
+			w.Created = append(w.Created, id)
+		}
+	}
+	for _, id := range before {
+		if !slices.Contains(*registry, id) {
+			w.Deleted = append(w.Deleted, id)
+		}
+	}
+	*registry = before
+	return w
+}
+
+func (w Written) add(o Written) Written {
+	return Written{Created: append(w.Created, o.Created...), Deleted: append(w.Deleted, o.Deleted...), Restart: w.Restart || o.Restart}
 }
 
 func (f fakeAK) PreviewUser(context.Context, int32, string) (UserPreview, error) {
@@ -68,23 +94,23 @@ func (f fakeMinIO) Observe(context.Context, *Desired) (MinIOState, error) {
 	return MinIOState{Policies: f.w.policies, OpenID: f.w.loaded}, nil
 }
 
-func (f fakeMinIO) Apply(_ context.Context, d *Desired, obs *Observed, changes []Change, done Done) (bool, error) {
-	restart := false
+func (f fakeMinIO) Apply(_ context.Context, d *Desired, obs *Observed, changes []Change, done Done) (Written, error) {
+	var w Written
 	for _, c := range changes {
 		switch {
 		case c.System != SystemMinIO || c.Blocked != "" || c.Pending:
 			f.w.t.Fatalf("MinIO adapter got %+v", c)
 		case c.Kind == KindOpenID:
 			f.w.disk = &ObservedOpenIDTarget{OpenIDKeys: WantedOpenIDKeys(d, obs.Authentik.Provider)}
-			restart = true
+			w.Restart = true
 		default:
-			fxApplyPolicy(f.w.t, d, obs, c)
+			w = w.add(ownedBy(&obs.State.CreatedPolicies, func() { fxApplyPolicy(f.w.t, d, obs, c) }))
 		}
 		f.w.log = append(f.w.log, fmt.Sprintf("minio %s %s %s", c.Action, c.Kind, c.Name))
 		done(c)
 	}
 	f.w.policies = obs.MinIO.Policies
-	return restart, nil
+	return w, nil
 }
 
 func (f fakeMinIO) Restart(ctx context.Context) error {

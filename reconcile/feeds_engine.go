@@ -69,31 +69,22 @@ func planFeeds(d *Desired, o *Observed) []Change {
 // isFeedChange says whether c is about a feed object.
 func isFeedChange(c Change) bool { return slices.Contains(FeedKinds[c.System], c.Kind) }
 
-// applyFeeds applies the feed changes, authentik's first, and records in obs.State what was
-// created and deleted; the state is saved after each system.
-func (e *Engine) applyFeeds(ctx context.Context, obs *Observed, changes []Change, done Done) error {
-	if len(changes) == 0 {
-		return nil
-	}
+// applyFeed applies one feed change through the adapter of its system and records in the
+// ownership registry (obs.State.CreatedFeeds) what was created and deleted; the state is
+// saved after it.
+func (e *Engine) applyFeed(ctx context.Context, obs *Observed, c Change, done Done) error {
 	ak, okA := e.Authentik.(AuthentikFeeds)
 	mc, okM := e.MinIO.(MinIOFeeds)
 	if !okA || !okM {
 		return errors.New("events: the adapters cannot manage event feeds")
 	}
-	record := func(created, deleted []string) {
-		for _, k := range created {
-			if !slices.Contains(obs.State.CreatedFeeds, k) {
-				obs.State.CreatedFeeds = append(obs.State.CreatedFeeds, k)
-			}
-		}
-		obs.State.CreatedFeeds = slices.DeleteFunc(obs.State.CreatedFeeds, func(k string) bool { return slices.Contains(deleted, k) })
+	var w Written
+	var err error
+	if c.System == SystemAuthentik {
+		w.Created, w.Deleted, err = ak.ApplyFeeds(ctx, e.Desired.Feeds, &obs.Feeds.Authentik, []Change{c}, done)
+	} else {
+		w.Created, w.Deleted, err = mc.ApplyAudit(ctx, e.Desired.Feeds, &obs.Feeds.MinIO, []Change{c}, done)
 	}
-	created, deleted, err := ak.ApplyFeeds(ctx, e.Desired.Feeds, &obs.Feeds.Authentik, FilterSystem(changes, SystemAuthentik), done)
-	record(created, deleted)
-	if err := e.save(obs, err); err != nil {
-		return err
-	}
-	created, deleted, err = mc.ApplyAudit(ctx, e.Desired.Feeds, &obs.Feeds.MinIO, FilterSystem(changes, SystemMinIO), done)
-	record(created, deleted)
+	own(&obs.State.CreatedFeeds, w)
 	return e.save(obs, err)
 }

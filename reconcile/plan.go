@@ -33,25 +33,10 @@ func ComputePlan(d *Desired, o *Observed) Plan {
 	return p
 }
 
-// Drift is the number of changes in the plan: every one of them is drift, including
-// blocked and pending ones.
+// Drift is the number of changes in the plan: every one of them is drift an applier can
+// remove, including blocked and pending ones (reported, not applied). Verification failures
+// are not in a plan (see Result.Verification).
 func (p Plan) Drift() int { return len(p.Changes) }
-
-// Applicable filters the plan by mode: nothing in report mode (or an unknown mode); in
-// repair mode every change that is neither blocked nor pending. Report mode is this
-// filter, never a branch in the appliers.
-func (p Plan) Applicable(mode config.Mode) []Change {
-	if mode != config.ModeRepair {
-		return nil
-	}
-	var out []Change
-	for _, c := range p.Changes {
-		if c.Blocked == "" && !c.Pending {
-			out = append(out, c)
-		}
-	}
-	return out
-}
 
 // ForSystem returns the plan's changes that belong to system, in plan order.
 func (p Plan) ForSystem(system System) []Change { return FilterSystem(p.Changes, system) }

@@ -215,7 +215,7 @@ func TestComputePlan(t *testing.T) {
 				t.Fatalf("ComputePlan is not deterministic:\n%v\n%v", p, again)
 			}
 
-			fxApply(t, d, o, p.Applicable(config.ModeRepair))
+			fxApply(t, d, o, applicable(p, config.ModeRepair))
 			var left []Change
 			for _, c := range p.Changes {
 				if c.Blocked != "" || c.Pending {
@@ -254,7 +254,7 @@ func TestComputePlanFromNothing(t *testing.T) {
 	}
 
 	// Round one: apply everything (fxApply fails on a change that comes before what it needs).
-	fxApply(t, d, o, p.Applicable(config.ModeRepair))
+	fxApply(t, d, o, applicable(p, config.ModeRepair))
 	assertChanges(t, "plan after apply", ComputePlan(d, o).Changes, nil)
 
 	// Round two: the operator adds a group; only the new difference shows.
@@ -269,7 +269,7 @@ func TestComputePlanFromNothing(t *testing.T) {
 		akc("create", KindGroup, "Auditors"),
 		akc("create", KindBinding, "Auditors"),
 	})
-	fxApply(t, d2, o, p2.Applicable(config.ModeRepair))
+	fxApply(t, d2, o, applicable(p2, config.ModeRepair))
 	assertChanges(t, "second round after apply", ComputePlan(d2, o).Changes, nil)
 
 	// Round three: back to the first config: akminio removes the binding it made.
@@ -292,13 +292,13 @@ func TestPlanFilters(t *testing.T) {
 	if p.Drift() != 3 {
 		t.Fatalf("Drift = %d, want 3: %+v", p.Drift(), p.Changes)
 	}
-	if got := p.Applicable(config.ModeReport); len(got) != 0 {
+	if got := applicable(p, config.ModeReport); len(got) != 0 {
 		t.Errorf("report mode applies %+v", got)
 	}
-	if got := p.Applicable("bogus"); len(got) != 0 {
+	if got := applicable(p, "bogus"); len(got) != 0 {
 		t.Errorf("an unknown mode applies %+v", got)
 	}
-	assertChanges(t, "repair", p.Applicable(config.ModeRepair), []Change{akc("update", KindScopeMapping, sm, "expression")})
+	assertChanges(t, "repair", applicable(p, config.ModeRepair), []Change{akc("update", KindScopeMapping, sm, "expression")})
 	if !p.RestartPending() || !p.RestartRequired() {
 		t.Errorf("RestartPending = %v, RestartRequired = %v, want both", p.RestartPending(), p.RestartRequired())
 	}
@@ -330,4 +330,9 @@ func fmtChanges(cs []Change) string {
 		b.WriteString("(none)")
 	}
 	return b.String()
+}
+
+// applicable is what the apply policy of mode (restart: auto) lets a run apply of p's changes.
+func applicable(p Plan, mode config.Mode) []Change {
+	return ApplyPolicy{Mode: mode, Restart: config.RestartAuto}.Filter(p.Changes)
 }

@@ -37,13 +37,13 @@ type Kind string
 // Kinds of object a change is about.
 const (
 	KindScopeMapping Kind = "scope_mapping"   // authentik scope mapping, by name
-	KindProvider          = "provider"        // authentik OAuth2 provider, by name
-	KindApplication       = "application"     // authentik application, by slug
-	KindGroup             = "group"           // authentik group, by name
-	KindBinding           = "policy_binding"  // authentik group -> application binding, by group name
-	KindPolicy            = "policy"          // MinIO canned policy, by name
-	KindOpenID            = "identity_openid" // MinIO identity_openid target, by target name
-	KindVerification      = "verification"    // a failed verification (section 5 of the spec)
+	KindProvider     Kind = "provider"        // authentik OAuth2 provider, by name
+	KindApplication  Kind = "application"     // authentik application, by slug
+	KindGroup        Kind = "group"           // authentik group, by name
+	KindBinding      Kind = "policy_binding"  // authentik group -> application binding, by group name
+	KindPolicy       Kind = "policy"          // MinIO canned policy, by name
+	KindOpenID       Kind = "identity_openid" // MinIO identity_openid target, by target name
+	KindVerification Kind = "verification"    // a failed verification (section 5 of the spec)
 )
 
 // Fixed values of the provider that the spec manages but the config does not set.

@@ -45,7 +45,7 @@ func init() {
 				case runErr != nil:
 					s.errorf("akminio apply: %v\n", runErr)
 					return exitFailure
-				case res.Remaining.Drift() > 0:
+				case !res.InSync():
 					return exitDrift
 				}
 				return exitOK
@@ -80,13 +80,13 @@ func (s *session) writeApply(format string, res *reconcile.Result) error {
 			if len(res.Applied) > 0 || res.Restarted {
 				fmt.Fprintln(w, "--- after apply:")
 			}
-			return reconcile.WriteText(w, res.Remaining)
+			return reconcile.WriteText(w, res.Report())
 		case "json":
 			var rem bytes.Buffer
-			if err := reconcile.WriteJSON(&rem, res.Remaining); err != nil {
+			if err := reconcile.WriteJSON(&rem, res.Report()); err != nil {
 				return err
 			}
-			out := applyJSON{Applied: res.Applied, Restarted: res.Restarted, Remaining: rem.Bytes(), Drift: res.Remaining.Drift()}
+			out := applyJSON{Applied: res.Applied, Restarted: res.Restarted, Remaining: rem.Bytes(), Drift: res.Report().Drift()}
 			if out.Applied == nil {
 				out.Applied = []reconcile.Change{}
 			}

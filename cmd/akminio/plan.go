@@ -33,20 +33,20 @@ func init() {
 					s.errorf("akminio plan: %v\n", err)
 					return exitFailure
 				}
-				write := func() error { return s.writePlan(*output, res.Remaining) }
+				write := func() error { return s.writePlan(*output, res.Report()) }
 				if acc.wanted() {
 					t, err := acc.table(ctx, s, eng)
 					if err != nil {
 						s.errorf("akminio plan: access: %v\n", err)
 						return exitFailure
 					}
-					write = func() error { return s.writePlanAccess(*output, res.Remaining, t) }
+					write = func() error { return s.writePlanAccess(*output, res.Report(), t) }
 				}
 				if err := write(); err != nil {
 					s.errorf("akminio plan: %v\n", err)
 					return exitFailure
 				}
-				if res.Remaining.Drift() > 0 {
+				if !res.InSync() {
 					return exitDrift
 				}
 				return exitOK

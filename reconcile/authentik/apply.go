@@ -22,22 +22,26 @@ import (
 //	group           create            name
 //	policy_binding  create            group, target application, next free order, enabled
 //	policy_binding  delete            only a binding recorded in obs.State.CreatedBindings
-func (a *Adapter) Apply(ctx context.Context, d *reconcile.Desired, obs *reconcile.Observed, changes []reconcile.Change, done reconcile.Done) error {
+//
+// It returns the pks of the bindings it created and deleted; the engine alone records them
+// in the ownership registry (obs.State).
+func (a *Adapter) Apply(ctx context.Context, d *reconcile.Desired, obs *reconcile.Observed, changes []reconcile.Change, done reconcile.Done) (reconcile.Written, error) {
+	var w reconcile.Written
 	for _, c := range changes {
 		if c.System != reconcile.SystemAuthentik || c.Blocked != "" || c.Pending {
 			continue
 		}
-		if err := a.applyOne(ctx, d, obs, c); err != nil {
-			return err
+		if err := a.applyOne(ctx, d, obs, c, &w); err != nil {
+			return w, err
 		}
 		if done != nil {
 			done(c)
 		}
 	}
-	return nil
+	return w, nil
 }
 
-func (a *Adapter) applyOne(ctx context.Context, d *reconcile.Desired, obs *reconcile.Observed, c reconcile.Change) error {
+func (a *Adapter) applyOne(ctx context.Context, d *reconcile.Desired, obs *reconcile.Observed, c reconcile.Change, w *reconcile.Written) error {
 	ak := &obs.Authentik
 	switch {
 	case c.Kind == reconcile.KindScopeMapping && c.Action != reconcile.ActionDelete:
@@ -49,9 +53,17 @@ func (a *Adapter) applyOne(ctx context.Context, d *reconcile.Desired, obs *recon
 	case c.Kind == reconcile.KindGroup && c.Action == reconcile.ActionCreate:
 		return a.createGroup(ctx, c.Name, ak)
 	case c.Kind == reconcile.KindBinding && c.Action == reconcile.ActionCreate:
-		return a.createBinding(ctx, d, c.Name, obs)
+		pk, err := a.createBinding(ctx, d, c.Name, ak)
+		if err == nil {
+			w.Created = append(w.Created, pk)
+		}
+		return err
 	case c.Kind == reconcile.KindBinding && c.Action == reconcile.ActionDelete:
-		return a.deleteBinding(ctx, d, c, obs)
+		pk, err := a.deleteBinding(ctx, d, c, ak, obs.State.CreatedBindings)
+		if err == nil {
+			w.Deleted = append(w.Deleted, pk)
+		}
+		return err
 	}
 	return fmt.Errorf("authentik: cannot %s %s %q: akminio does not make such changes", c.Action, c.Kind, c.Name)
 }
@@ -238,17 +250,16 @@ func (a *Adapter) createGroup(ctx context.Context, name string, ak *reconcile.Au
 	return nil
 }
 
-// createBinding binds the group to the application at the next free order and records the
-// binding as akminio's.
-func (a *Adapter) createBinding(ctx context.Context, d *reconcile.Desired, group string, obs *reconcile.Observed) error {
-	ak := &obs.Authentik
+// createBinding binds the group to the application at the next free order and returns the
+// new binding's pk (the engine records it as akminio's).
+func (a *Adapter) createBinding(ctx context.Context, d *reconcile.Desired, group string, ak *reconcile.AuthentikState) (string, error) {
 	what := fmt.Sprintf("authentik: bind group %q to application %q", group, d.Application.Slug)
 	gpk, ok := ak.Groups[group]
 	if !ok {
-		return fmt.Errorf("%s: the group does not exist", what)
+		return "", fmt.Errorf("%s: the group does not exist", what)
 	}
 	if ak.Application == nil {
-		return fmt.Errorf("%s: the application does not exist", what)
+		return "", fmt.Errorf("%s: the application does not exist", what)
 	}
 	order := int32(0)
 	for _, b := range ak.Bindings {
@@ -259,22 +270,21 @@ func (a *Adapter) createBinding(ctx context.Context, d *reconcile.Desired, group
 		Enabled: api.PtrBool(true),
 	}).Execute()
 	if err != nil {
-		return callError(what, resp, err, bodyExcerpt)
+		return "", callError(what, resp, err, bodyExcerpt)
 	}
 	ak.Bindings = append(ak.Bindings, observedBinding(b))
-	obs.State.CreatedBindings = append(obs.State.CreatedBindings, b.Pk)
-	return nil
+	return b.Pk, nil
 }
 
 // deleteBinding deletes a binding that akminio created: c.ID is its pk (c.Name, the name
 // of its group, is for messages; without an ID, the binding akminio created for that
-// group). A binding already gone counts as deleted.
-func (a *Adapter) deleteBinding(ctx context.Context, d *reconcile.Desired, c reconcile.Change, obs *reconcile.Observed) error {
-	ak := &obs.Authentik
+// group); owned are the pks of the bindings akminio created. A binding already gone counts
+// as deleted. It returns the pk deleted.
+func (a *Adapter) deleteBinding(ctx context.Context, d *reconcile.Desired, c reconcile.Change, ak *reconcile.AuthentikState, owned []string) (string, error) {
 	pk := c.ID
 	if pk == "" {
 		for _, b := range ak.Bindings {
-			if b.Group != "" && b.Group == ak.Groups[c.Name] && slices.Contains(obs.State.CreatedBindings, b.PK) {
+			if b.Group != "" && b.Group == ak.Groups[c.Name] && slices.Contains(owned, b.PK) {
 				pk = b.PK
 				break
 			}
@@ -282,16 +292,15 @@ func (a *Adapter) deleteBinding(ctx context.Context, d *reconcile.Desired, c rec
 	}
 	what := fmt.Sprintf("authentik: delete policy binding of group %q to application %q", c.Name, d.Application.Slug)
 	if pk == "" {
-		return fmt.Errorf("%s: no binding akminio created was observed", what)
+		return "", fmt.Errorf("%s: no binding akminio created was observed", what)
 	}
-	if !slices.Contains(obs.State.CreatedBindings, pk) {
-		return fmt.Errorf("%s: binding %s was not created by akminio, so it is left alone", what, pk)
+	if !slices.Contains(owned, pk) {
+		return "", fmt.Errorf("%s: binding %s was not created by akminio, so it is left alone", what, pk)
 	}
 	resp, err := a.api.PoliciesAPI.PoliciesBindingsDestroy(ctx, pk).Execute()
 	if err != nil && statusOf(resp) != http.StatusNotFound {
-		return callError(what, resp, err, bodyExcerpt)
+		return "", callError(what, resp, err, bodyExcerpt)
 	}
 	ak.Bindings = slices.DeleteFunc(ak.Bindings, func(b reconcile.ObservedBinding) bool { return b.PK == pk })
-	obs.State.CreatedBindings = slices.DeleteFunc(obs.State.CreatedBindings, func(s string) bool { return s == pk })
-	return nil
+	return pk, nil
 }

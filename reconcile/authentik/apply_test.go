@@ -73,7 +73,8 @@ func TestApplyFromNothing(t *testing.T) {
 		reconcile.Change{System: reconcile.SystemMinIO, Action: reconcile.ActionCreate, Kind: reconcile.KindPolicy, Name: "p"},
 		reconcile.Change{System: reconcile.SystemAuthentik, Action: reconcile.ActionCreate, Kind: reconcile.KindGroup, Name: "Blocked", Blocked: "create_groups is off"})
 	var done []reconcile.Change
-	if err := f.ad.Apply(ctx, d, obs, changes, func(c reconcile.Change) { done = append(done, c) }); err != nil {
+	w, err := f.ad.Apply(ctx, d, obs, changes, func(c reconcile.Change) { done = append(done, c) })
+	if err != nil {
 		t.Fatal(err)
 	}
 	if !reflect.DeepEqual(done, fromNothing()) {
@@ -86,8 +87,16 @@ func TestApplyFromNothing(t *testing.T) {
 	if ak.Application == nil || ak.Application.Provider != ak.Provider.PK {
 		t.Errorf("application in obs = %+v, want it pointing at provider %d", ak.Application, ak.Provider.PK)
 	}
-	if len(obs.State.CreatedBindings) != 2 || len(ak.Groups) != 2 {
-		t.Errorf("obs: groups %v, created bindings %v; want 2 of each", ak.Groups, obs.State.CreatedBindings)
+	if len(w.Created) != 2 || len(ak.Groups) != 2 || len(ak.Bindings) != 2 {
+		t.Errorf("obs: groups %v, bindings %v, created bindings %v; want 2 of each", ak.Groups, ak.Bindings, w.Created)
+	}
+	for _, b := range ak.Bindings {
+		if !slices.Contains(w.Created, b.PK) {
+			t.Errorf("binding %s is not reported as created (%v)", b.PK, w.Created)
+		}
+	}
+	if len(obs.State.CreatedBindings) != 0 {
+		t.Errorf("the adapter recorded ownership itself: %v; the engine alone does", obs.State.CreatedBindings)
 	}
 
 	checkProviderReadBack(t, f, d, ak)
@@ -189,7 +198,7 @@ func TestApplyRepairsDriftWritingEveryField(t *testing.T) {
 	}
 	obs.Authentik = st
 	upd := reconcile.Change{System: reconcile.SystemAuthentik, Action: reconcile.ActionUpdate, Kind: reconcile.KindProvider, Name: "MinIO"}
-	if err := f.ad.Apply(ctx, d, obs, []reconcile.Change{upd}, nil); err != nil {
+	if _, err := f.ad.Apply(ctx, d, obs, []reconcile.Change{upd}, nil); err != nil {
 		t.Fatal(err)
 	}
 	if obs.Authentik.Provider.ClientSecret != secret {
@@ -212,15 +221,16 @@ func TestApplyDeletesOnlyBindingsItCreated(t *testing.T) {
 	del := func(id string) reconcile.Change {
 		return reconcile.Change{System: reconcile.SystemAuthentik, Action: reconcile.ActionDelete, Kind: reconcile.KindBinding, Name: "Minio users", ID: id}
 	}
-	if err := f.ad.Apply(ctx, d, obs, []reconcile.Change{del(theirs.Pk)}, nil); err == nil || !strings.Contains(err.Error(), "not created by akminio") {
-		t.Errorf("deleting an operator's binding: err = %v, want a refusal", err)
+	if w, err := f.ad.Apply(ctx, d, obs, []reconcile.Change{del(theirs.Pk)}, nil); err == nil || !strings.Contains(err.Error(), "not created by akminio") || len(w.Deleted) != 0 {
+		t.Errorf("deleting an operator's binding: err = %v, deleted %v; want a refusal", err, w.Deleted)
 	}
 	mine := obs.State.CreatedBindings[1]
-	if err := f.ad.Apply(ctx, d, obs, []reconcile.Change{del(mine)}, nil); err != nil {
+	w, err := f.ad.Apply(ctx, d, obs, []reconcile.Change{del(mine)}, nil)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if slices.Contains(obs.State.CreatedBindings, mine) || len(obs.State.CreatedBindings) != 1 {
-		t.Errorf("CreatedBindings after delete = %v", obs.State.CreatedBindings)
+	if !slices.Equal(w.Deleted, []string{mine}) || len(obs.State.CreatedBindings) != 2 {
+		t.Errorf("deleted = %v, registry after delete = %v; want %s reported and the registry left to the engine", w.Deleted, obs.State.CreatedBindings, mine)
 	}
 	if f.sim.Count(http.MethodDelete, "/api/v3/policies/bindings/") != 1 {
 		t.Errorf("want exactly one DELETE")

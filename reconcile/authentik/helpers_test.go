@@ -183,8 +183,10 @@ func (f *fixture) applyFromNothing(t *testing.T, d *reconcile.Desired) *reconcil
 		t.Fatalf("Observe: %v", err)
 	}
 	obs := &reconcile.Observed{Authentik: st}
-	if err := f.ad.Apply(ctx, d, obs, fromNothing(), nil); err != nil {
+	w, err := f.ad.Apply(ctx, d, obs, fromNothing(), nil)
+	if err != nil {
 		t.Fatalf("Apply: %v", err)
 	}
+	obs.State.CreatedBindings = w.Created // as the engine records them
 	return obs
 }

@@ -183,7 +183,7 @@ func TestRetries(t *testing.T) {
 	obs := &reconcile.Observed{Authentik: st}
 	f.sim.Fault("/api/v3/core/groups/", aksim.Fault{Method: http.MethodPost, Status: 500})
 	grp := reconcile.Change{System: reconcile.SystemAuthentik, Action: reconcile.ActionCreate, Kind: reconcile.KindGroup, Name: "Minio admins"}
-	if err := f.ad.Apply(ctx, d, obs, []reconcile.Change{grp}, nil); err == nil || !strings.Contains(err.Error(), `create group "Minio admins": HTTP 500`) {
+	if _, err := f.ad.Apply(ctx, d, obs, []reconcile.Change{grp}, nil); err == nil || !strings.Contains(err.Error(), `create group "Minio admins": HTTP 500`) {
 		t.Errorf("group create with 500: %v", err)
 	}
 	if n := f.sim.Count(http.MethodPost, "/api/v3/core/groups/"); n != 1 {
@@ -191,7 +191,7 @@ func TestRetries(t *testing.T) {
 	}
 	d.ScopeMapping.Expression = "return {"
 	sm := reconcile.Change{System: reconcile.SystemAuthentik, Action: reconcile.ActionCreate, Kind: reconcile.KindScopeMapping, Name: d.ScopeMapping.Name}
-	err = f.ad.Apply(ctx, d, obs, []reconcile.Change{sm}, nil)
+	_, err = f.ad.Apply(ctx, d, obs, []reconcile.Change{sm}, nil)
 	if err == nil || !strings.Contains(err.Error(), "HTTP 400") || !strings.Contains(err.Error(), "expression") {
 		t.Errorf("bad expression: err = %v, want a 400 naming the expression field", err)
 	}
@@ -238,7 +238,7 @@ func TestErrorsNeverCarryTheClientSecret(t *testing.T) {
 
 	set("reject")
 	upd := reconcile.Change{System: reconcile.SystemAuthentik, Action: reconcile.ActionUpdate, Kind: reconcile.KindProvider, Name: "MinIO"}
-	err := f.ad.Apply(ctx, d, obs, []reconcile.Change{upd}, nil)
+	_, err := f.ad.Apply(ctx, d, obs, []reconcile.Change{upd}, nil)
 	if err == nil || !strings.Contains(err.Error(), "client_secret, redirect_uris") {
 		t.Errorf("provider 400: err = %v, want the rejected field names", err)
 	}

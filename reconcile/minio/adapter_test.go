@@ -164,34 +164,37 @@ func TestPolicyLifecycle(t *testing.T) {
 	}
 
 	d.Policies["akm-data"] = policyDoc("s3:GetObject")
-	if restart, err := a.Apply(ctx, d, obs, change(reconcile.ActionCreate), done); err != nil || restart {
-		t.Fatalf("create: restart=%v err=%v", restart, err)
+	w, err := a.Apply(ctx, d, obs, change(reconcile.ActionCreate), done)
+	if err != nil || w.Restart {
+		t.Fatalf("create: restart=%v err=%v", w.Restart, err)
 	}
 	if got, want := readBack(), []string{"Allow s3:GetObject on arn:aws:s3:::data/*"}; !slices.Equal(got, want) {
 		t.Errorf("after create: %v, want %v", got, want)
 	}
-	if !slices.Equal(obs.State.CreatedPolicies, []string{"akm-data"}) || obs.MinIO.Policies["akm-data"] == nil {
-		t.Errorf("obs after create: created=%v policies=%v", obs.State.CreatedPolicies, slices.Collect(maps.Keys(obs.MinIO.Policies)))
+	if !slices.Equal(w.Created, []string{"akm-data"}) || obs.MinIO.Policies["akm-data"] == nil || len(obs.State.CreatedPolicies) != 0 {
+		t.Errorf("after create: reported created=%v, registry=%v (the engine's alone), policies=%v",
+			w.Created, obs.State.CreatedPolicies, slices.Collect(maps.Keys(obs.MinIO.Policies)))
 	}
 
 	d.Policies["akm-data"] = policyDoc("s3:GetObject", "s3:PutObject")
-	if _, err := a.Apply(ctx, d, obs, change(reconcile.ActionUpdate), done); err != nil {
-		t.Fatalf("update: %v", err)
+	if w, err := a.Apply(ctx, d, obs, change(reconcile.ActionUpdate), done); err != nil || len(w.Created)+len(w.Deleted) != 0 {
+		t.Fatalf("update: created %v, deleted %v, err %v; want an update to own nothing new", w.Created, w.Deleted, err)
 	}
 	if got, want := readBack(), []string{"Allow s3:GetObject,s3:PutObject on arn:aws:s3:::data/*"}; !slices.Equal(got, want) {
 		t.Errorf("after update: %v, want %v", got, want)
 	}
 
 	for range 2 { // removing a policy that is gone already succeeds
-		if _, err := a.Apply(ctx, d, obs, change(reconcile.ActionDelete), done); err != nil {
-			t.Fatalf("delete: %v", err)
+		w, err := a.Apply(ctx, d, obs, change(reconcile.ActionDelete), done)
+		if err != nil || !slices.Equal(w.Deleted, []string{"akm-data"}) {
+			t.Fatalf("delete: deleted %v, err %v", w.Deleted, err)
 		}
 	}
 	if got := readBack(); got != nil {
 		t.Errorf("after delete: still there: %v", got)
 	}
-	if len(obs.State.CreatedPolicies) != 0 || obs.MinIO.Policies["akm-data"] != nil {
-		t.Errorf("obs after delete: created=%v", obs.State.CreatedPolicies)
+	if obs.MinIO.Policies["akm-data"] != nil {
+		t.Errorf("obs after delete still holds the policy")
 	}
 	want := []string{"create akm-data", "update akm-data", "delete akm-data", "delete akm-data"}
 	if !slices.Equal(applied, want) {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 
 	madmin "github.com/minio/madmin-go/v3"
@@ -16,10 +15,11 @@ import (
 // Apply makes the MinIO changes among changes (System minio, not Blocked, not Pending) in
 // order, calling done after each: policies are written with d's document or removed, the
 // identity_openid target gets every managed key of reconcile.WantedOpenIDKeys in one write.
-// It keeps obs.MinIO.Policies and obs.State.CreatedPolicies up to date, reports whether a
-// write needs a MinIO restart, and stops at the first error.
+// It keeps obs.MinIO.Policies up to date and returns the policies it created and deleted
+// (the engine records them in the ownership registry) and whether a write needs a MinIO
+// restart. It stops at the first error.
 func (a *Adapter) Apply(ctx context.Context, d *reconcile.Desired, obs *reconcile.Observed,
-	changes []reconcile.Change, done reconcile.Done) (restart bool, err error) {
+	changes []reconcile.Change, done reconcile.Done) (w reconcile.Written, err error) {
 	for _, c := range changes {
 		if c.System != reconcile.SystemMinIO || c.Blocked != "" || c.Pending {
 			continue
@@ -27,24 +27,30 @@ func (a *Adapter) Apply(ctx context.Context, d *reconcile.Desired, obs *reconcil
 		switch c.Kind {
 		case reconcile.KindPolicy:
 			err = a.applyPolicy(ctx, d, obs, c)
+			if err == nil && c.Action == reconcile.ActionCreate {
+				w.Created = append(w.Created, c.Name)
+			}
+			if err == nil && c.Action == reconcile.ActionDelete {
+				w.Deleted = append(w.Deleted, c.Name)
+			}
 		case reconcile.KindOpenID:
 			var r bool
 			r, err = a.applyOpenID(ctx, d, obs, c)
-			restart = restart || r
+			w.Restart = w.Restart || r
 		default:
 			err = fmt.Errorf("minio: %s %s %q: not a MinIO change", c.Action, c.Kind, c.Name)
 		}
 		if err != nil {
-			return restart, err
+			return w, err
 		}
 		if done != nil {
 			done(c)
 		}
 	}
-	return restart, nil
+	return w, nil
 }
 
-// applyPolicy writes or removes one canned policy and records it in obs.
+// applyPolicy writes or removes one canned policy and records it in obs.MinIO.Policies.
 func (a *Adapter) applyPolicy(ctx context.Context, d *reconcile.Desired, obs *reconcile.Observed, c reconcile.Change) error {
 	switch c.Action {
 	case reconcile.ActionCreate, reconcile.ActionUpdate:
@@ -59,16 +65,12 @@ func (a *Adapter) applyPolicy(ctx context.Context, d *reconcile.Desired, obs *re
 			obs.MinIO.Policies = make(map[string][]byte)
 		}
 		obs.MinIO.Policies[c.Name] = doc
-		if c.Action == reconcile.ActionCreate && !slices.Contains(obs.State.CreatedPolicies, c.Name) {
-			obs.State.CreatedPolicies = append(obs.State.CreatedPolicies, c.Name)
-		}
 		return nil
 	case reconcile.ActionDelete:
 		if err := a.do(ctx, func(ctx context.Context) error { return a.adm.RemoveCannedPolicy(ctx, c.Name) }); err != nil {
 			return fmt.Errorf("minio: remove policy %q: %w", c.Name, err)
 		}
 		delete(obs.MinIO.Policies, c.Name)
-		obs.State.CreatedPolicies = slices.DeleteFunc(obs.State.CreatedPolicies, func(n string) bool { return n == c.Name })
 		return nil
 	}
 	return fmt.Errorf("minio: policy %q: unknown action %q", c.Name, c.Action)

@@ -36,7 +36,8 @@ func TestOpenIDReadsBackStaleUntilRestart(t *testing.T) {
 	d.OpenID.RedirectURI = "http://127.0.0.1:9001/oauth_callback"
 	obs := &reconcile.Observed{Authentik: reconcile.AuthentikState{Provider: provider("first secret=1")}}
 
-	restart, err := a.Apply(ctx, d, obs, openIDChange(target), nil)
+	w, err := a.Apply(ctx, d, obs, openIDChange(target), nil)
+	restart := w.Restart
 	if err != nil || !restart {
 		t.Fatalf("Apply: restart=%v err=%v, want a restart asked for", restart, err)
 	}
