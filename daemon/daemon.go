@@ -104,6 +104,9 @@ type Options struct {
 	HTTPClient *http.Client
 	// Instance labels alerts; nil: the host name.
 	Instance string
+	// Leader, when set (config ha), makes this instance write only while it holds the lease
+	// (see Leadership); nil: it always writes.
+	Leader Leadership
 
 	RunTimeout      time.Duration // 0: DefaultRunTimeout
 	ShutdownTimeout time.Duration // 0: DefaultShutdownTimeout
@@ -121,6 +124,7 @@ type Daemon struct {
 	opts    Options
 	log     *zap.Logger
 	metrics *metrics
+	ha      *haMetrics
 	// eventsReceived is akminio_events_received_total{source} (feeds.go).
 	eventsReceived *prometheus.CounterVec
 	gatherer       prometheus.Gatherer
@@ -149,6 +153,7 @@ type Daemon struct {
 	sched       *scheduler
 	feeds       feedState
 	addr        net.Addr
+	runCtx      context.Context // the runs' context, once Run started them
 }
 
 // New checks the options, builds the first runner and registers the metrics.
@@ -194,6 +199,9 @@ func New(opts Options) (*Daemon, error) {
 		backends:       map[reconcile.System]backendState{},
 		eventsReceived: evm,
 		feeds:          feedState{lastDelivered: map[string]time.Time{}, received: map[string]uint64{}, hookSources: map[string]bool{}},
+	}
+	if d.ha, err = newHAMetrics(opts.Registerer, d.isLeader); err != nil {
+		return nil, fmt.Errorf("daemon: register metrics: %w", err)
 	}
 	d.alerts = newAlerter(opts.HTTPClient, opts.Logger, opts.Instance, opts.AlertResend, opts.Now)
 	d.alerts.configure(opts.Config.Alerts)

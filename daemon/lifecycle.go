@@ -37,6 +37,9 @@ func (d *Daemon) lastChance() time.Duration {
 func (d *Daemon) Run(ctx context.Context) (err error) {
 	var stack []cleanup
 	defer func() {
+		if d.opts.Leader != nil {
+			d.opts.Leader.StepDown() // no write from now on; the lease goes once runs stop
+		}
 		d.closing.Store(true)
 		d.notify(sd.SdNotifyStopping)
 		err = errors.Join(err, d.unwind(stack))
@@ -70,6 +73,20 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 
 	d.loadRotatedAt()
 	runCtx, cancelRuns := context.WithCancel(context.Background())
+	d.mu.Lock()
+	d.runCtx = runCtx
+	d.mu.Unlock()
+	if d.opts.Leader != nil {
+		// Started before the run loop, stopped after it: the lease is given up only once no
+		// run can write any more.
+		leaseCtx, stopLease := context.WithCancel(context.Background())
+		leaseDone := make(chan struct{})
+		go func() { defer close(leaseDone); d.opts.Leader.Run(leaseCtx) }()
+		stack = append(stack, cleanup{name: "lease", limit: d.lastChance(), fn: func(ctx context.Context) error {
+			stopLease()
+			return waitFor(ctx, leaseDone, "lease")
+		}})
+	}
 	stop := make(chan struct{})
 	go d.loop(runCtx, stop)
 	stack = append(stack, cleanup{name: "run loop", fn: func(ctx context.Context) error {

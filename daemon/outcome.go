@@ -24,6 +24,8 @@ type outcome struct {
 	RestartPending bool
 	// Backends says which backend answered; systems absent from the map are unknown.
 	Backends map[reconcile.System]backendState
+	// Follower says the run only observed: this instance does not hold the lease (ha).
+	Follower bool
 }
 
 // backendState is one backend's status as the last run saw it.

@@ -14,9 +14,18 @@ import (
 // alert. A rotation that never started (the daemon is stopping) records nothing, and one
 // whose caller stops waiting (the scheduler stopping) is still recorded when it ends.
 func (d *Daemon) rotate(ctx context.Context) {
+	if !d.mayRotate() {
+		return
+	}
+	startedAt := d.now()
 	err := d.exclusiveThen(ctx, "secret rotation", func(ctx context.Context) error {
 		return d.opts.Rotate(ctx, d.config())
-	}, func(err error) { d.RecordRotation(rotationResult(err), err) })
+	}, func(err error) {
+		if err == nil && d.opts.Leader != nil {
+			d.opts.Leader.NoteRotation(startedAt)
+		}
+		d.RecordRotation(rotationResult(err), err)
+	})
 	if err != nil && ctx.Err() != nil {
 		d.log.Info("stopped waiting for the secret rotation: the daemon is shutting down")
 	}
@@ -39,6 +48,17 @@ func rotationResult(err error) string {
 // first reconcile run, and a rotation whose scheduled time passed while the daemon was down
 // runs after it.
 func (d *Daemon) start(ctx context.Context) {
+	if d.opts.Leader != nil {
+		// A follower observes at once; the rest waits for the lease (LeadershipChanged).
+		d.Trigger("start")
+		return
+	}
+	d.begin(ctx, "start")
+}
+
+// begin settles an interrupted rotation, triggers a run (reason why) and catches up a
+// missed rotation: at start, and with ha on each time this instance becomes the leader.
+func (d *Daemon) begin(ctx context.Context, why string) {
 	if d.opts.Recover != nil {
 		var result string
 		_ = d.exclusiveThen(ctx, "rotation recovery", func(ctx context.Context) (err error) {
@@ -53,7 +73,7 @@ func (d *Daemon) start(ctx context.Context) {
 			}
 		})
 	}
-	d.Trigger("start")
+	d.Trigger(why)
 	if d.rotationMissed() {
 		d.log.Info("a scheduled secret rotation was missed while akminio was down; rotating now")
 		d.rotate(ctx)
@@ -68,6 +88,7 @@ func (d *Daemon) rotationMissed() bool {
 	d.mu.Lock()
 	last := d.rotatedAt
 	d.mu.Unlock()
+	last = d.sharedRotatedAt(last)
 	if d.opts.Rotate == nil || spec == "" || last.IsZero() {
 		return false
 	}

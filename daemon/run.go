@@ -18,15 +18,17 @@ func (d *Daemon) execute(runCtx context.Context, r Runner, reason string) *outco
 	start := d.now()
 	d.log.Info("reconcile run starting", zap.String("reason", reason))
 	var res *reconcile.Result
+	wrote := false
 	err := d.guard(runCtx, "reconcile run", func(ctx context.Context) error {
 		var err error
-		res, err = r.Apply(ctx)
+		res, wrote, err = d.runOnce(ctx, r)
 		if err != nil && ctx.Err() != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
 			err = errors.Join(errors.New("the run exceeded its timeout of "+d.opts.RunTimeout.String()), err)
 		}
 		return err
 	})
 	o := classify(res, err)
+	o.Follower = !wrote
 	o.Start, o.End, o.Reason = start, d.now(), reason
 	o.Duration = o.End.Sub(o.Start)
 	return o
@@ -65,7 +67,9 @@ func (d *Daemon) finish(o *outcome) {
 	} else {
 		d.log.Info("reconcile run finished", fields...)
 	}
-	d.alertOnRun(prev, o, prevDrift, prevRestart)
+	if !o.Follower { // one alert per event for the whole cluster: the leader's
+		d.alertOnRun(prev, o, prevDrift, prevRestart)
+	}
 	// Reading MinIO's encrypted admin answers (the config export) derives a key with
 	// argon2id, which takes 64 MiB for a moment; give it back to the OS now rather than
 	// idle at that size until the next run.

@@ -23,6 +23,8 @@ type Status struct {
 	// Events are the event feeds by source (authentik, minio); RecentRuns the last runs.
 	Events     map[string]FeedStatus `json:"events"`
 	RecentRuns []RunSummary          `json:"recent_runs"`
+	// HA says who writes: this instance (leader) or another (follower), with the lease.
+	HA HAStatus `json:"ha"`
 }
 
 // LastRun describes the last finished reconcile run.
@@ -78,6 +80,7 @@ func (d *Daemon) Status() Status {
 		Config:         ConfigStatus{Path: d.cfg.Path, LastReloadSuccessful: d.reloadOK},
 		Events:         d.feedStatus(),
 		RecentRuns:     append([]RunSummary{}, d.feeds.recent...),
+		HA:             d.haStatus(),
 	}
 	if d.last != nil {
 		st.LastRun = lastRunOf(d.last)

@@ -42,6 +42,8 @@ type Status struct {
 	Lease    string    `json:"lease"`            // bucket/key
 	// Reason says why this instance does not write, when it does not.
 	Reason string `json:"reason,omitempty"`
+	// SecretRotatedAt is the last rotation recorded in the lease (zero: none).
+	SecretRotatedAt time.Time `json:"secret_rotated_at,omitzero"`
 }
 
 // Elector takes part in the election over one lease: Run keeps it going; MayWrite,
@@ -67,6 +69,8 @@ type Elector struct {
 	seenAt     time.Time     // when it first read seenETag
 	reason     string        // why not leader
 	lost       chan struct{} // closed when the current leadership ends
+	rotatedAt  time.Time     // NoteRotation's, carried in our writes
+	kick       chan struct{} // NoteRotation asks Run for a write now
 }
 
 // New builds an Elector over store.
@@ -80,7 +84,8 @@ func New(store Store, opts Options, log *zap.Logger) (*Elector, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Elector{store: store, opts: opts, log: log, reason: "the lease has not been read yet"}, nil
+	return &Elector{store: store, opts: opts, log: log, reason: "the lease has not been read yet",
+		kick: make(chan struct{}, 1)}, nil
 }
 
 // Run takes part in the election until ctx ends, then releases the lease if it holds it.
@@ -102,6 +107,7 @@ func (e *Elector) Run(ctx context.Context) {
 			cancel()
 			return
 		case <-time.After(max(wait, time.Millisecond)):
+		case <-e.kick:
 		}
 	}
 }
@@ -153,6 +159,7 @@ func (e *Elector) decide(ctx context.Context, start time.Time, rec Record, etag 
 func (e *Elector) write(ctx context.Context, start time.Time, rec Record, etag string) {
 	rec.Renewed = start.UTC().Round(time.Millisecond)
 	rec.Expires = rec.Renewed.Add(e.opts.Duration)
+	rec.SecretRotatedAt = e.secretRotatedAt()
 	var newETag string
 	var err error
 	if etag == "" {
@@ -347,6 +354,29 @@ func (e *Elector) Release(ctx context.Context) error {
 	return nil
 }
 
+// NoteRotation records a secret rotation this leader made at t; it goes into the lease at
+// once (the next write, which Run makes now), for whoever leads next.
+func (e *Elector) NoteRotation(t time.Time) {
+	e.mu.Lock()
+	if t.After(e.rotatedAt) {
+		e.rotatedAt = t.UTC().Round(time.Millisecond)
+	}
+	e.mu.Unlock()
+	select {
+	case e.kick <- struct{}{}:
+	default:
+	}
+}
+
+func (e *Elector) secretRotatedAt() time.Time {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.rotatedAt.After(e.rec.SecretRotatedAt) {
+		return e.rotatedAt
+	}
+	return e.rec.SecretRotatedAt
+}
+
 // Status reports this instance's view.
 func (e *Elector) Status() Status {
 	e.mu.Lock()
@@ -356,7 +386,10 @@ func (e *Elector) Status() Status {
 
 func (e *Elector) statusLocked() Status {
 	st := Status{Role: RoleFollower, Identity: e.opts.Identity, Holder: e.rec.Holder, Term: e.rec.Term,
-		Expires: e.rec.Expires, Lease: e.store.Where(), Reason: e.reason}
+		Expires: e.rec.Expires, Lease: e.store.Where(), Reason: e.reason, SecretRotatedAt: e.rec.SecretRotatedAt}
+	if e.rotatedAt.After(st.SecretRotatedAt) {
+		st.SecretRotatedAt = e.rotatedAt
+	}
 	if e.leader && !e.stepping {
 		st.Role = RoleLeader
 		st.Reason = ""

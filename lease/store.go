@@ -42,6 +42,9 @@ type Record struct {
 	// duration; for people (status), never compared with another clock.
 	Renewed time.Time `json:"renewed"`
 	Expires time.Time `json:"expires"`
+	// SecretRotatedAt is the last secret rotation any leader made, carried from holder to
+	// holder, so that a new leader does not take a rotation made by another for a missed one.
+	SecretRotatedAt time.Time `json:"secret_rotated_at,omitzero"`
 	// Nonce is random on every write. MinIO's ETag of a plain object is the MD5 of its
 	// bytes, so without it two writes of equal bytes would have equal ETags, and a stale
 	// If-Match would win.
@@ -80,8 +83,22 @@ var _ Store = (*S3Store)(nil)
 // Where is "bucket/key".
 func (s *S3Store) Where() string { return s.Bucket + "/" + s.Key }
 
-// Get implements Store.
+// Get implements Store. A missing bucket is created (see EnsureBucket), and then there is no
+// lease yet.
 func (s *S3Store) Get(ctx context.Context) (Record, string, error) {
+	r, etag, err := s.get(ctx)
+	if errors.Is(err, errNoBucket) {
+		if err := s.EnsureBucket(ctx); err != nil {
+			return Record{}, "", err
+		}
+		return Record{}, "", ErrNotFound
+	}
+	return r, etag, err
+}
+
+var errNoBucket = errors.New("lease: no such bucket")
+
+func (s *S3Store) get(ctx context.Context) (Record, string, error) {
 	obj, err := s.Client.GetObject(ctx, s.Bucket, s.Key, minio.GetObjectOptions{})
 	if err != nil {
 		return Record{}, "", s.wrap("read", err)
@@ -152,6 +169,8 @@ func (s *S3Store) wrap(op string, err error) error {
 	switch {
 	case resp.Code == "NoSuchKey":
 		return ErrNotFound
+	case resp.Code == "NoSuchBucket":
+		return errNoBucket
 	case resp.Code == "PreconditionFailed" || resp.StatusCode == 412:
 		return ErrConflict
 	}

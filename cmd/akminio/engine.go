@@ -8,6 +8,7 @@ import (
 
 	"github.com/akminio/akminio/config"
 	"github.com/akminio/akminio/daemon"
+	"github.com/akminio/akminio/lease"
 	"github.com/akminio/akminio/reconcile"
 	"github.com/akminio/akminio/reconcile/authentik"
 	"github.com/akminio/akminio/reconcile/minio"
@@ -16,13 +17,28 @@ import (
 // newEngine wires the reconcile engine from a validated config: the two adapters and the
 // desired state. Every command that observes or writes builds its engine here.
 func newEngine(cfg *config.Config, log *zap.Logger) (*reconcile.Engine, error) {
+	return newFencedEngine(cfg, log, nil)
+}
+
+// newFencedEngine is newEngine whose adapters send a write only when gate allows it (nil:
+// always), checked right before each request (lease.Fence).
+func newFencedEngine(cfg *config.Config, log *zap.Logger, gate lease.Gate) (*reconcile.Engine, error) {
 	v, _ := buildVersion()
+	fence := func(next http.RoundTripper) http.RoundTripper {
+		if gate == nil {
+			return next
+		}
+		return lease.Fence(gate, next)
+	}
 	// The User-Agent marks akminio's own writes in authentik's events (see daemon.OwnUserAgent).
-	ak, err := authentik.New(cfg.Authentik, authentik.WithUserAgent(daemon.OwnUserAgent+v)) // its errors say "authentik: ..."
+	ak, err := authentik.New(cfg.Authentik, authentik.WithUserAgent(daemon.OwnUserAgent+v),
+		authentik.WithRoundTripper(fence)) // its errors say "authentik: ..."
 	if err != nil {
 		return nil, err
 	}
-	mc, err := minio.New(cfg.MinIO, minio.WithRoundTripper(markUserAgent)) // "minio: ..."
+	mc, err := minio.New(cfg.MinIO, minio.WithRoundTripper(func(next http.RoundTripper) http.RoundTripper {
+		return markUserAgent(fence(next))
+	})) // "minio: ..."
 	if err != nil {
 		return nil, err
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/akminio/akminio/config"
 	"github.com/akminio/akminio/daemon"
+	"github.com/akminio/akminio/lease"
 	"github.com/akminio/akminio/reconcile"
 	"github.com/akminio/akminio/reconcile/rotate"
 )
@@ -46,8 +47,14 @@ func runDaemon(ctx context.Context, s *session) int {
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
 
+	var d *daemon.Daemon
+	leader, err := s.newElector(cfg, log, func(st lease.Status) { d.LeadershipChanged(st) })
+	if err != nil {
+		s.errorf("akminio run: %v\n", err)
+		return exitFailure
+	}
 	v, _ := buildVersion()
-	d, err := daemon.New(daemon.Options{
+	d, err = daemon.New(daemon.Options{
 		Config:     cfg,
 		NewRunner:  func(c *config.Config) (daemon.Runner, error) { return s.newSettlingRunner(c, log) },
 		Reload:     func() (*config.Config, error) { return s.reloadConfig(log) },
@@ -58,6 +65,7 @@ func runDaemon(ctx context.Context, s *session) int {
 		Registerer: prometheus.NewRegistry(),
 		Version:    v,
 		Scrubber:   s.scrubber,
+		Leader:     leader,
 	})
 	if err != nil {
 		s.errorf("akminio run: %v\n", err)
@@ -80,11 +88,17 @@ type settlingRunner struct {
 }
 
 func (s *session) newSettlingRunner(cfg *config.Config, log *zap.Logger) (daemon.Runner, error) {
-	eng, err := newEngine(cfg, log)
+	eng, err := newFencedEngine(cfg, log, s.gate)
 	if err != nil {
 		return nil, err
 	}
 	return settlingRunner{eng: eng, s: s}, nil
+}
+
+// DryRun observes and plans without writing: the daemon's run while a follower (ha). A
+// rotation on disk is left for when this instance leads.
+func (r settlingRunner) DryRun(ctx context.Context) (*reconcile.Result, error) {
+	return r.eng.DryRun(ctx)
 }
 
 // Apply settles a rotation on disk, if any, then runs the engine.
@@ -133,7 +147,7 @@ func (s *session) startupRecovery(ctx context.Context, cfg *config.Config, log *
 
 // daemonRotationDeps builds a rotation's dependencies for the daemon from cfg.
 func (s *session) daemonRotationDeps(cfg *config.Config, log *zap.Logger) (rotate.Deps, error) {
-	eng, err := newEngine(cfg, log)
+	eng, err := newFencedEngine(cfg, log, s.gate)
 	if err != nil {
 		return rotate.Deps{}, err
 	}

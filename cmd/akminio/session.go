@@ -9,6 +9,7 @@ import (
 
 	"github.com/akminio/akminio/config"
 	"github.com/akminio/akminio/internal/logging"
+	"github.com/akminio/akminio/lease"
 )
 
 // session is what a running command gets: its streams, environment and config path, and
@@ -21,6 +22,9 @@ type session struct {
 	// scrubber holds the loaded secrets; use s.printf/s.errorf for anything that might
 	// carry text from a remote system, and s.logger for logs.
 	scrubber *logging.Scrubber
+	// gate, when set (`akminio run` with ha on), fences every write of the engines the
+	// session builds (lease.Fence).
+	gate lease.Gate
 }
 
 // loadConfig loads and validates the config, printing warnings ("warning: key: ...") and

@@ -55,12 +55,22 @@ type Options struct {
 	// OnViolation receives responses of the simulator that break authentik's OpenAPI
 	// contract; nil passes them to Logf. Tests fail on them (Start does).
 	OnViolation func(error)
+	// Cluster, when set, runs MinIO as a distributed cluster of Cluster.Nodes nodes with
+	// Cluster.Drives drives each (miniotest.LaunchCluster) instead of one server.
+	Cluster *ClusterSize
+	// MinIOEnv adds environment variables to every MinIO server (miniotest.WithEnv).
+	MinIOEnv []string
 }
+
+// ClusterSize is the shape of a distributed MinIO.
+type ClusterSize struct{ Nodes, Drives int }
 
 // Env is a running environment. Its fields are read-only.
 type Env struct {
-	MinIO *miniotest.Process
-	AK    *aksim.Server
+	// MinIO is the server, or the cluster's first node (Cluster holds them all).
+	MinIO   *miniotest.Process
+	Cluster *miniotest.Cluster // nil unless Options.Cluster
+	AK      *aksim.Server
 	// Dir is the working folder; ConfigPath is Dir/config.yaml, StateDir Dir/state.
 	Dir, ConfigPath, StateDir string
 	// Bucket is a bucket created for login probes ("demo").
@@ -122,9 +132,19 @@ func (e *Env) start(ctx context.Context, o Options) error {
 	if bin == "" {
 		bin = miniotest.BinaryPath()
 	}
-	p, err := miniotest.Launch(ctx, bin, filepath.Join(e.Dir, "minio"))
-	if err != nil {
-		return fmt.Errorf("e2eenv: %w", err)
+	var p *miniotest.Process
+	opts := []miniotest.Option{miniotest.WithEnv(o.MinIOEnv...)}
+	if o.Cluster != nil {
+		c, err := miniotest.LaunchCluster(ctx, bin, filepath.Join(e.Dir, "minio"), o.Cluster.Nodes, o.Cluster.Drives, opts...)
+		if err != nil {
+			return fmt.Errorf("e2eenv: %w", err)
+		}
+		e.Cluster, p = c, c.Nodes[0]
+	} else {
+		var err error
+		if p, err = miniotest.Launch(ctx, bin, filepath.Join(e.Dir, "minio"), opts...); err != nil {
+			return fmt.Errorf("e2eenv: %w", err)
+		}
 	}
 	e.MinIO = p
 	s3, err := p.S3Client()
@@ -166,7 +186,10 @@ func seedDemo(ak *aksim.Server) error {
 // Close stops MinIO and the simulator. Closing twice is harmless.
 func (e *Env) Close() error {
 	var errs []error
-	if e.MinIO != nil {
+	switch {
+	case e.Cluster != nil:
+		errs = append(errs, e.Cluster.Stop())
+	case e.MinIO != nil:
 		errs = append(errs, e.MinIO.Stop())
 	}
 	if e.AK != nil {

@@ -54,6 +54,7 @@ type options struct {
 	pageSize    int32
 	concurrency int
 	userAgent   string
+	wrap        func(http.RoundTripper) http.RoundTripper
 }
 
 // WithHTTPClient makes the Adapter send every request through c as it is: no TLS settings,
@@ -74,6 +75,12 @@ func WithUserAgent(ua string) Option { return func(o *options) { o.userAgent = u
 // WithConcurrency bounds how many requests Observe has in flight at once (default 4).
 func WithConcurrency(n int) Option { return func(o *options) { o.concurrency = n } }
 
+// WithRoundTripper wraps the transport of each attempt (below the retries), for example to
+// refuse writes (lease.Fence); ignored with WithHTTPClient.
+func WithRoundTripper(wrap func(http.RoundTripper) http.RoundTripper) Option {
+	return func(o *options) { o.wrap = wrap }
+}
+
 // New returns an Adapter for the authentik instance of cfg. It does not contact authentik;
 // Ping does.
 func New(cfg config.Authentik, opts ...Option) (*Adapter, error) {
@@ -93,7 +100,7 @@ func New(cfg config.Authentik, opts ...Option) (*Adapter, error) {
 	hc := o.httpClient
 	if hc == nil {
 		var err error
-		if hc, err = newHTTPClient(cfg, o.retry); err != nil {
+		if hc, err = newHTTPClient(cfg, o.retry, o.wrap); err != nil {
 			return nil, err
 		}
 	}
@@ -108,7 +115,7 @@ func New(cfg config.Authentik, opts ...Option) (*Adapter, error) {
 
 // newHTTPClient builds the client for cfg: TLS from ca_file and insecure_skip_verify, the
 // per-request timeout, and retries (see retry.go).
-func newHTTPClient(cfg config.Authentik, p RetryPolicy) (*http.Client, error) {
+func newHTTPClient(cfg config.Authentik, p RetryPolicy, wrap func(http.RoundTripper) http.RoundTripper) (*http.Client, error) {
 	tlsCfg, err := cfg.TLSConfig()
 	if err != nil {
 		return nil, fmt.Errorf("authentik: ca_file: %w", err)
@@ -121,7 +128,11 @@ func newHTTPClient(cfg config.Authentik, p RetryPolicy) (*http.Client, error) {
 	}
 	// The timeout bounds each attempt; the retrying transport sits above it, and the
 	// caller's context bounds the whole call.
-	attempt := &http.Client{Transport: tr, Timeout: timeout}
+	var rt http.RoundTripper = tr
+	if wrap != nil {
+		rt = wrap(rt)
+	}
+	attempt := &http.Client{Transport: rt, Timeout: timeout}
 	return &http.Client{Transport: newRetryTransport(attempt, p)}, nil
 }
 

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -26,8 +27,15 @@ import (
 //  3. then an IAM query that waits for MinIO's first IAM load (policy entities) is retried
 //     on fresh connections until it succeeds. IAM is initialised only after the config is
 //     loaded and the OpenID provider at config_url answered; a MinIO that cannot reach it
-//     never gets ready, and Restart fails when ctx ends, saying so.
+//     never gets ready, and Restart fails when ctx ends, saying so;
+//  4. in a distributed MinIO the restart is of every node (MinIO signals its peers): then
+//     ServerInfo must show every node that was online before the call online again and
+//     started since the call (uptime no longer than the time since), so that every node has
+//     loaded the config from the drives and none answers with the old one. A node that was
+//     already down is not waited for: it loads the new config whenever it starts.
 func (a *Adapter) Restart(ctx context.Context) error {
+	nodes := a.onlineNodes(ctx)
+	called := time.Now()
 	s := a.newSentinel()
 	defer s.close()
 	if err := s.check(ctx); err != nil {
@@ -43,6 +51,80 @@ func (a *Adapter) Restart(ctx context.Context) error {
 	a.transport.CloseIdleConnections() // never ask the old process again
 	if err := a.waitReady(ctx); err != nil {
 		return fmt.Errorf("minio: restart: MinIO did not get ready again (it waits for the OpenID provider at config_url to answer before it loads IAM): %w", err)
+	}
+	if err := a.waitAllNodes(ctx, called, nodes); err != nil {
+		return fmt.Errorf("minio: restart: %w", err)
+	}
+	return nil
+}
+
+// onlineNodes lists the endpoints of the nodes online now (none if ServerInfo fails: then
+// only the node akminio talks to is waited for, as on a single server).
+func (a *Adapter) onlineNodes(ctx context.Context) map[string]bool {
+	var info madmin.InfoMessage
+	if err := a.once(ctx, func(ctx context.Context) (err error) {
+		info, err = a.adm.ServerInfo(ctx)
+		return err
+	}); err != nil {
+		return nil
+	}
+	out := map[string]bool{}
+	for _, s := range info.Servers {
+		if s.State == string(madmin.ItemOnline) {
+			out[s.Endpoint] = true
+		}
+	}
+	return out
+}
+
+// waitAllNodes waits until ServerInfo lists every node of nodes online with an uptime no
+// longer than the time since called (plus a second: MinIO reports whole seconds).
+func (a *Adapter) waitAllNodes(ctx context.Context, called time.Time, nodes map[string]bool) error {
+	if len(nodes) == 0 {
+		return nil
+	}
+	var last error
+	for {
+		var info madmin.InfoMessage
+		last = a.once(ctx, func(ctx context.Context) (err error) {
+			info, err = a.adm.ServerInfo(ctx)
+			return err
+		})
+		if last == nil {
+			last = restartedNodes(info, nodes, time.Since(called)+time.Second)
+		}
+		if last == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("not every MinIO node came back: %w (last: %w)", ctx.Err(), last)
+		case <-time.After(a.poll):
+		}
+	}
+}
+
+// restartedNodes checks that every node of info in nodes is online and up for at most since.
+func restartedNodes(info madmin.InfoMessage, nodes map[string]bool, since time.Duration) error {
+	var waiting []string
+	seen := 0
+	for _, s := range info.Servers {
+		if !nodes[s.Endpoint] {
+			continue
+		}
+		seen++
+		switch {
+		case s.State != string(madmin.ItemOnline):
+			waiting = append(waiting, s.Endpoint+" is "+s.State)
+		case time.Duration(s.Uptime)*time.Second > since:
+			waiting = append(waiting, fmt.Sprintf("%s has not restarted (up %ds)", s.Endpoint, s.Uptime))
+		}
+	}
+	if seen < len(nodes) {
+		waiting = append(waiting, fmt.Sprintf("ServerInfo lists %d of the %d nodes", seen, len(nodes)))
+	}
+	if len(waiting) > 0 {
+		return fmt.Errorf("%d of %d nodes not back: %s", len(waiting), len(nodes), strings.Join(waiting, "; "))
 	}
 	return nil
 }

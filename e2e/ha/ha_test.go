@@ -1,0 +1,427 @@
+package ha
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/minio/madmin-go/v3"
+	"goauthentik.io/api/v3"
+
+	"github.com/akminio/akminio/internal/aksim/aksimtest"
+	"github.com/akminio/akminio/internal/e2eenv"
+)
+
+// startTogether starts the instances at the same moment.
+func startTogether(t *testing.T, ins []*instance) {
+	t.Helper()
+	var wg sync.WaitGroup
+	for _, in := range ins {
+		wg.Go(func() { in.start(t) })
+	}
+	wg.Wait()
+}
+
+func threeInstances(t *testing.T, edit func(map[string]any)) []*instance {
+	t.Helper()
+	ins := make([]*instance, 3)
+	for i := range ins {
+		ins[i] = newInstance(t, fmt.Sprintf("host-%d", i), i, edit)
+	}
+	return ins
+}
+
+func admin(t *testing.T, node int) *madmin.AdminClient {
+	t.Helper()
+	adm, err := env.Cluster.Nodes[node].AdminClient()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return adm
+}
+
+// countNames counts audit entries by api name.
+func countNames(entries []string) map[string]int {
+	out := map[string]int{}
+	for _, e := range entries {
+		name, _, _ := strings.Cut(e, "@")
+		out[name]++
+	}
+	return out
+}
+
+// TestThreeInstancesOneWriter: three `akminio run` started together against the cluster
+// elect exactly one leader; only it writes the first setup; a drift on both sides (policy
+// changed, expression edited, client secret changed in MinIO) is repaired exactly once with
+// at most one cluster restart; followers stay ready and report the same view; one node of
+// four down leaves the lease working; three down leave nobody writing, each saying why.
+func TestThreeInstancesOneWriter(t *testing.T) {
+	ins := threeInstances(t, nil)
+	started := time.Now()
+	startTogether(t, ins)
+	leader := waitOneLeader(t, ins, 30*time.Second)
+	t.Logf("leader %s after %s", leader.ID, time.Since(started).Round(time.Millisecond))
+	waitInSync(t, ins, started, 2*time.Minute)
+	wantLogins(t)
+
+	t.Run("only the leader wrote the setup", func(t *testing.T) {
+		for _, in := range ins {
+			n := in.appliedLines()
+			st, _ := in.status()
+			if in == leader && n == 0 && st.HA.Role == "leader" {
+				t.Errorf("the leader %s applied nothing", in.ID)
+			}
+			if in != leader && n > 0 {
+				// Leadership may have moved during the setup's cluster restart; then the
+				// later leader may have written too, but never two at once (waitOneLeader).
+				t.Logf("%s (not the first leader) applied %d changes", in.ID, n)
+			}
+		}
+		hosts := map[string]bool{}
+		for _, e := range audit.since(started) {
+			_, host, _ := strings.Cut(e, "@")
+			hosts[host] = true
+		}
+		if hosts[env.Cluster.Nodes[3].Host] {
+			t.Errorf("a write came through node 4, where no akminio runs: %v", hosts)
+		}
+	})
+
+	t.Run("followers are ready and report the leader", func(t *testing.T) {
+		leader = waitOneLeader(t, ins, 15*time.Second)
+		for _, in := range ins {
+			st, err := in.status()
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := "0"
+			if in == leader {
+				want = "1"
+			}
+			if got := in.metric("akminio_leader"); got != want {
+				t.Errorf("%s: akminio_leader %q, want %s", in.ID, got, want)
+			}
+			if st.HA.Holder != leader.ID || st.HA.Term == 0 || st.HA.Expires == nil || !st.HA.Enabled {
+				t.Errorf("%s: /status ha %+v, want holder %s, a term and an expiry", in.ID, st.HA, leader.ID)
+			}
+			if code, body, _ := in.get("/readyz"); code != 200 {
+				t.Errorf("%s (%s): /readyz %d %s, want 200", in.ID, st.HA.Role, code, body)
+			}
+		}
+	})
+
+	t.Run("a drift is repaired once", func(t *testing.T) {
+		ctx := context.Background()
+		since := time.Now()
+		env.AK.ResetCounts()
+		// client secret changed in MinIO: it reads back after a restart (the test's own).
+		adm := admin(t, 3)
+		if _, err := adm.SetConfigKV(ctx, "identity_openid client_secret=changed-by-hand"); err != nil {
+			t.Fatal(err)
+		}
+		before := env.Cluster.Starts()
+		if err := adm.ServiceRestartV2(ctx); err != nil {
+			t.Fatal(err)
+		}
+		rctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+		defer cancel()
+		if err := env.Cluster.WaitRestarted(rctx, before); err != nil {
+			t.Fatal(err)
+		}
+		starts := env.Cluster.Starts()
+		// a policy changed in MinIO, the expression edited in authentik
+		doc := `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["s3:GetObject"],"Resource":["arn:aws:s3:::elsewhere/*"]}]}`
+		if err := adm.AddCannedPolicy(ctx, e2eenv.CustomPolicy, []byte(doc)); err != nil {
+			t.Fatal(err)
+		}
+		patchExpression(t, "return None")
+		edited := time.Now()
+		waitInSync(t, ins, edited, 2*time.Minute)
+
+		names := countNames(audit.since(since))
+		if names["AddCannedPolicy"] != 1 || names["SetConfigKV"] != 1 || names["ServiceV2"]+names["Service"] > 1 {
+			t.Errorf("MinIO admin writes by akminio: %v; want one AddCannedPolicy, one SetConfigKV, at most one restart", names)
+		}
+		if restarted := env.Cluster.Starts() - starts; restarted > len(env.Cluster.Nodes) {
+			t.Errorf("the cluster's nodes started %d times, more than one restart of %d nodes", restarted, len(env.Cluster.Nodes))
+		}
+		aw := authentikWrites()
+		mapping := 0
+		for k, v := range aw {
+			if strings.Contains(k, "/propertymappings/provider/scope/") {
+				mapping += v
+			}
+		}
+		if mapping != 1 || total(aw) != 1 {
+			t.Errorf("authentik writes: %v; want exactly one, to the scope mapping", aw)
+		}
+		wantLogins(t)
+	})
+
+	t.Run("one node of four down: the lease goes on", func(t *testing.T) {
+		leader = waitOneLeader(t, ins, 15*time.Second)
+		st, _ := leader.status()
+		if err := env.Cluster.StopNode(3); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = env.Cluster.StartNodes(context.Background(), 3) })
+		time.Sleep(2 * leaseDuration) // renewals must go on past two lease durations
+		now, err := leader.status()
+		if err != nil || now.HA.Role != "leader" || now.HA.Term != st.HA.Term {
+			t.Fatalf("with node 4 down: %+v, %v; want the same leader in term %d", now.HA, err, st.HA.Term)
+		}
+		if err := env.Cluster.StartNodes(context.Background(), 3); err != nil {
+			t.Fatal(err)
+		}
+	})
+
+	t.Run("three nodes of four down: nobody writes, each says why", func(t *testing.T) {
+		since := time.Now()
+		env.AK.ResetCounts()
+		for _, i := range []int{1, 2, 3} {
+			if err := env.Cluster.StopNode(i); err != nil {
+				t.Fatal(err)
+			}
+		}
+		t.Cleanup(func() { _ = env.Cluster.StartNodes(context.Background(), 1, 2, 3) })
+		waitFor(t, 3*leaseDuration, "no instance leading", func() bool {
+			lead, _ := leaders(ins)
+			return len(lead) == 0
+		})
+		time.Sleep(2 * leaseDuration)
+		for _, in := range ins {
+			st, err := in.status()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st.HA.Role != "follower" || st.HA.Reason == "" {
+				t.Errorf("%s: ha %+v; want a follower saying why", in.ID, st.HA)
+			}
+			t.Logf("%s: %s", in.ID, st.HA.Reason)
+		}
+		if w := audit.since(since); len(w) > 0 {
+			t.Errorf("MinIO admin writes with three nodes down: %v", w)
+		}
+		if w := authentikWrites(); total(w) > 0 {
+			t.Errorf("authentik writes with three nodes down: %v", w)
+		}
+		if err := env.Cluster.StartNodes(context.Background(), 1, 2, 3); err != nil {
+			t.Fatal(err)
+		}
+		waitOneLeader(t, ins, 30*time.Second)
+		waitInSync(t, ins, time.Now(), 2*time.Minute)
+	})
+
+	t.Run("SIGTERM hands the lease over at once", func(t *testing.T) {
+		leader = waitOneLeader(t, ins, 15*time.Second)
+		st, _ := leader.status()
+		stopped := time.Now()
+		leader.stop(t)
+		next := waitOneLeader(t, without(ins, leader), 15*time.Second)
+		took := time.Since(stopped)
+		nst, _ := next.status()
+		if took >= leaseDuration || nst.HA.Term != st.HA.Term+1 {
+			t.Errorf("handover after SIGTERM took %s (lease %s), term %d -> %d", took, leaseDuration, st.HA.Term, nst.HA.Term)
+		}
+		t.Logf("handover after SIGTERM: %s", took.Round(time.Millisecond))
+		leader.start(t)
+	})
+}
+
+// TestPausedLeaderWritesNothing: a leader stopped (SIGSTOP) past its lease is replaced;
+// a drift made meanwhile is repaired once, by the new leader; woken up (SIGCONT), the old
+// leader writes nothing, as both sides' request logs show.
+func TestPausedLeaderWritesNothing(t *testing.T) {
+	ins := threeInstances(t, nil)
+	started := time.Now()
+	startTogether(t, ins)
+	old := waitOneLeader(t, ins, 30*time.Second)
+	waitInSync(t, ins, started, 2*time.Minute)
+
+	oldHost := env.Cluster.Nodes[old.Node].Host
+	since := time.Now()
+	env.AK.ResetCounts()
+	applied := old.appliedLines()
+	old.signal(syscall.SIGSTOP)
+	next := waitOneLeader(t, without(ins, old), 3*leaseDuration)
+	patchExpression(t, "return {}")
+	edited := time.Now()
+	waitInSync(t, without(ins, old), edited, time.Minute)
+	old.signal(syscall.SIGCONT)
+	woke := time.Now()
+	// The old leader's overdue timers and runs fire now; give it two schedules.
+	waitFor(t, 30*time.Second, "the old leader's first run after waking", func() bool {
+		st, err := old.status()
+		return err == nil && st.LastRun != nil && st.LastRun.Start.After(woke)
+	})
+	time.Sleep(4 * time.Second)
+	if st, _ := old.status(); st.HA.Role != "follower" || st.HA.Holder != next.ID {
+		t.Errorf("old leader after waking: %+v; want a follower of %s", st.HA, next.ID)
+	}
+	if n := old.appliedLines(); n != applied {
+		t.Errorf("the old leader logged %d applied changes after the pause", n-applied)
+	}
+	for _, e := range audit.since(since) {
+		if strings.HasSuffix(e, "@"+oldHost) {
+			t.Errorf("MinIO audited a write from the old leader's node after the pause: %s", e)
+		}
+	}
+	if aw := authentikWrites(); total(aw) != 1 {
+		t.Errorf("authentik writes: %v; want one, the new leader's repair", aw)
+	}
+}
+
+// TestScheduledRotationOnce: with three instances on the same rotation schedule only the
+// leader rotates: each rotation is one secret change in authentik and one in MinIO, the
+// followers rotate nothing, all three end with the same view, and the demo users' STS
+// logins keep working.
+func TestScheduledRotationOnce(t *testing.T) {
+	ins := threeInstances(t, func(c map[string]any) {
+		c["schedule"] = map[string]any{"reconcile": schedule, "rotate_secret": "@every 15s", "jitter": "0s"}
+	})
+	started := time.Now()
+	startTogether(t, ins)
+	waitOneLeader(t, ins, 30*time.Second)
+	waitInSync(t, ins, started, 2*time.Minute)
+	since := time.Now()
+	env.AK.ResetCounts()
+	rotations := func() (total int, by map[string]string) {
+		by = map[string]string{}
+		for _, in := range ins {
+			v := in.metric(`akminio_secret_rotations_total{result="success"}`)
+			by[in.ID] = v
+			if v != "" && v != "0" {
+				var n int
+				fmt.Sscan(v, &n)
+				total += n
+			}
+		}
+		return total, by
+	}
+	waitFor(t, 90*time.Second, "two rotations", func() bool { n, _ := rotations(); return n >= 2 })
+	n, by := rotations()
+	rotators := 0
+	for _, v := range by {
+		if v != "0" {
+			rotators++
+		}
+	}
+	if rotators != 1 {
+		t.Errorf("rotations by instance %v; want one instance (the leader) rotating", by)
+	}
+	secretWrites := 0
+	for k, v := range authentikWrites() {
+		if strings.Contains(k, "/providers/oauth2/") {
+			secretWrites += v
+		}
+	}
+	names := countNames(audit.since(since))
+	if secretWrites < n || secretWrites > n+1 || names["SetConfigKV"] < n || names["SetConfigKV"] > n+1 {
+		t.Errorf("%d rotations made %d provider writes in authentik and %v in MinIO; want one each per rotation", n, secretWrites, names)
+	}
+	waitInSync(t, ins, time.Now(), 2*time.Minute)
+	wantLogins(t)
+}
+
+// TestKillLeaderRepeatedly: kill -9 the leader 20 times in a row (a new process each time):
+// every time a follower takes over, within one lease duration plus one renew interval of
+// the death; the failover times (death to the new leader's first write, the lease takeover)
+// are logged for docs/benchmarks.md.
+func TestKillLeaderRepeatedly(t *testing.T) {
+	ins := threeInstances(t, nil)
+	started := time.Now()
+	startTogether(t, ins)
+	waitOneLeader(t, ins, 30*time.Second)
+	waitInSync(t, ins, started, 2*time.Minute)
+	since := time.Now()
+	env.AK.ResetCounts()
+	var times []time.Duration
+	for round := range 20 {
+		leader := waitOneLeader(t, ins, 3*leaseDuration)
+		st, _ := leader.status()
+		died := time.Now()
+		leader.kill()
+		next := waitOneLeader(t, without(ins, leader), 3*leaseDuration)
+		took := time.Since(died)
+		nst, _ := next.status()
+		if nst.HA.Term <= st.HA.Term {
+			t.Errorf("round %d: term %d after %d", round, nst.HA.Term, st.HA.Term)
+		}
+		times = append(times, took)
+		leader.start(t) // a new process in its place, a follower now
+	}
+	sorted := slices.Clone(times)
+	sort.Slice(sorted, func(i, j int) bool { return sorted[i] < sorted[j] })
+	median, worst := sorted[len(sorted)/2], sorted[len(sorted)-1]
+	t.Logf("failover after kill -9, 20 rounds, lease %s, renew %s: median %s, max %s (all: %v)",
+		leaseDuration, renewInterval, median.Round(time.Millisecond), worst.Round(time.Millisecond), times)
+	if worst > leaseDuration+renewInterval+time.Second {
+		t.Errorf("slowest failover %s, more than one lease (%s) plus one renew interval", worst, leaseDuration)
+	}
+	if w := audit.since(since); len(w) > 0 {
+		t.Errorf("failovers without drift wrote to MinIO: %v", w)
+	}
+	if w := authentikWrites(); total(w) > 0 {
+		t.Errorf("failovers without drift wrote to authentik: %v", w)
+	}
+}
+
+func without(ins []*instance, x *instance) []*instance {
+	var out []*instance
+	for _, in := range ins {
+		if in != x {
+			out = append(out, in)
+		}
+	}
+	return out
+}
+
+// patchExpression edits the scope mapping's expression in authentik, as an operator would.
+func patchExpression(t *testing.T, expr string) {
+	t.Helper()
+	ak := aksimtest.Client(env.AK)
+	ctx := context.Background()
+	l, _, err := ak.PropertymappingsAPI.PropertymappingsProviderScopeList(ctx).Name(e2eenv.MappingName).Execute()
+	if err != nil || len(l.Results) != 1 {
+		t.Fatalf("find the scope mapping: %v", err)
+	}
+	req := api.PatchedScopeMappingRequest{}
+	req.SetExpression(expr)
+	if _, _, err := ak.PropertymappingsAPI.PropertymappingsProviderScopePartialUpdate(ctx, l.Results[0].Pk).
+		PatchedScopeMappingRequest(req).Execute(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// wantLogins: the demo users' STS logins through the cluster grant what the bindings say.
+func wantLogins(t *testing.T) {
+	t.Helper()
+	ctx := context.Background()
+	for _, tc := range []struct {
+		user        string
+		read, write bool
+		refused     bool
+	}{
+		{user: "alice", read: true, write: true},
+		{user: "bob", read: true},
+		{user: "carol", refused: true},
+		{user: "dave", read: true},
+	} {
+		a, err := env.Login(ctx, tc.user)
+		switch {
+		case tc.refused && err == nil:
+			t.Errorf("%s: logged in with %+v; want an STS refusal", tc.user, a)
+		case tc.refused:
+		case err != nil:
+			t.Errorf("%s: %v", tc.user, err)
+		case a.CanRead != tc.read || a.CanWrite != tc.write:
+			t.Errorf("%s: read %v write %v; want read %v write %v", tc.user, a.CanRead, a.CanWrite, tc.read, tc.write)
+		}
+	}
+}
