@@ -100,7 +100,7 @@ func TestPrometheusRules(t *testing.T) {
 	data, _ := os.ReadFile(rules)
 	for _, metric := range []string{"akminio_drift_items", `akminio_reconcile_runs_total{result="error"}`,
 		"akminio_last_success_timestamp_seconds", "akminio_minio_restart_pending", "akminio_backend_up",
-		"akminio_client_secret_rotated_timestamp_seconds"} {
+		"akminio_client_secret_rotated_timestamp_seconds", "akminio_leader"} {
 		if !strings.Contains(string(data), metric) {
 			t.Errorf("no alert rule uses %s", metric)
 		}
@@ -198,10 +198,17 @@ func nodeArgs(n *parser.Node) []string {
 	return out
 }
 
-// TestKubernetesExample checks the sidecar example: its config is accepted by config.Load,
-// and the akminio container is locked down and probed on /healthz and /readyz.
+// TestKubernetesExample checks the sidecar examples (one MinIO, and a distributed MinIO as a
+// StatefulSet with ha on): each config is accepted by config.Load, and the akminio container
+// is locked down and probed on /healthz and /readyz.
 func TestKubernetesExample(t *testing.T) {
-	f, err := os.Open(repoFile(t, "deploy/kubernetes/minio-akminio.yaml"))
+	checkKubernetesExample(t, "deploy/kubernetes/minio-akminio.yaml", false)
+	checkKubernetesExample(t, "deploy/kubernetes/minio-cluster-akminio.yaml", true)
+}
+
+func checkKubernetesExample(t *testing.T, file string, ha bool) {
+	t.Helper()
+	f, err := os.Open(repoFile(t, file))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -217,7 +224,7 @@ func TestKubernetesExample(t *testing.T) {
 		switch doc["kind"] {
 		case "ConfigMap":
 			cfgText, _ = doc["data"].(map[string]any)["config.yaml"].(string)
-		case "Deployment":
+		case "Deployment", "StatefulSet":
 			spec := dig(doc, "spec", "template", "spec")
 			for _, c := range spec["containers"].([]any) {
 				if c := c.(map[string]any); c["name"] == "akminio" {
@@ -233,8 +240,11 @@ func TestKubernetesExample(t *testing.T) {
 	if err := os.WriteFile(path, []byte(cfgText), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := config.Load(path, nil); err != nil {
-		t.Errorf("the example's config.yaml is rejected:\n%v", err)
+	cfg, _, err := config.Load(path, nil)
+	if err != nil {
+		t.Errorf("%s: the example's config.yaml is rejected:\n%v", file, err)
+	} else if cfg.HA.Enabled != ha {
+		t.Errorf("%s: ha.enabled is %v, want %v", file, cfg.HA.Enabled, ha)
 	}
 	sc := dig(container, "securityContext")
 	if sc["readOnlyRootFilesystem"] != true || sc["runAsNonRoot"] != true || sc["allowPrivilegeEscalation"] != false {
@@ -258,4 +268,26 @@ func dig(m map[string]any, keys ...string) map[string]any {
 		m = next
 	}
 	return m
+}
+
+// TestSystemdHADropIn: the ha drop-in's Environment= lines are keys akminio knows, and turn
+// ha on for the config of every host.
+func TestSystemdHADropIn(t *testing.T) {
+	data, err := os.ReadFile(repoFile(t, "systemd/akminio.service.d/ha.conf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var environ []string
+	for _, line := range strings.Split(string(data), "\n") {
+		if kv, ok := strings.CutPrefix(line, "Environment="); ok {
+			environ = append(environ, kv)
+		}
+	}
+	cfg, _, err := config.Load(repoFile(t, "testdata/example-config.yaml"), environ)
+	if err != nil {
+		t.Fatalf("the example config with the drop-in's environment %v: %v", environ, err)
+	}
+	if !cfg.HA.Enabled || cfg.HA.LeaseDuration <= cfg.HA.RenewInterval {
+		t.Errorf("ha with the drop-in: %+v", cfg.HA)
+	}
 }

@@ -113,9 +113,10 @@ func (e *Elector) Run(ctx context.Context) {
 }
 
 // Tick reads the lease once and creates, renews or takes it over as the rules say; Run
-// calls it every RenewInterval. Each store call is bounded by RenewInterval.
+// calls it every RenewInterval. A tick is bounded by half the lease duration: a renewal
+// that takes that long still leaves the holder half its lease.
 func (e *Elector) Tick(ctx context.Context) {
-	ctx, cancel := context.WithTimeout(ctx, e.opts.RenewInterval)
+	ctx, cancel := context.WithTimeout(ctx, e.opts.Duration/2)
 	defer cancel()
 	start := e.opts.Now()
 	e.expire(start)

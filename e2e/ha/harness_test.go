@@ -30,14 +30,23 @@ import (
 	"github.com/akminio/akminio/internal/miniotest"
 )
 
-// Lease settings of the tests: short, so that takeovers are quick. The lease (4 s) exceeds
-// the renew interval (1 s) plus the longest write step (2 s, the requests' timeout).
-const (
-	leaseDuration = 4 * time.Second
-	renewInterval = time.Second
-	stepTimeout   = "2s"
-	schedule      = "@every 3s"
+// timing is an instance's lease and request timeouts. The lease must exceed the renew
+// interval plus the requests' timeout (the longest write step).
+type timing struct {
+	lease, renew, timeout time.Duration
+}
+
+var (
+	// writing is for tests that repair and rotate: requests get 8 s, as the simulator
+	// compiles expressions with python3 and MinIO validates config_url on every write, which
+	// take seconds on 2 busy cores; shorter timeouts make the clients retry writes that went
+	// through.
+	writing = timing{lease: 12 * time.Second, renew: 2 * time.Second, timeout: 8 * time.Second}
+	// failover is for the kill -9 rounds, where nothing is repaired: short leases.
+	failover = timing{lease: 4 * time.Second, renew: time.Second, timeout: 2500 * time.Millisecond}
 )
+
+const schedule = "@every 5s"
 
 var (
 	env        *e2eenv.Env
@@ -183,7 +192,7 @@ type instance struct {
 
 // newInstance writes the config of instance id on node (each instance its own state_dir,
 // listener and identity); edit changes it further.
-func newInstance(t *testing.T, id string, node int, edit func(map[string]any)) *instance {
+func newInstance(t *testing.T, id string, node int, tm timing, edit func(map[string]any)) *instance {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), id)
 	if err := os.MkdirAll(filepath.Join(dir, "state"), 0o700); err != nil {
@@ -193,13 +202,13 @@ func newInstance(t *testing.T, id string, node int, edit func(map[string]any)) *
 		log: filepath.Join(dir, "akminio.log"), listen: freeAddr(t)}
 	c := env.DefaultConfig()
 	c["minio"].(map[string]any)["endpoint"] = env.Cluster.Nodes[node].Endpoint
-	c["minio"].(map[string]any)["timeout"] = stepTimeout
-	c["authentik"].(map[string]any)["timeout"] = stepTimeout
+	c["minio"].(map[string]any)["timeout"] = tm.timeout.String()
+	c["authentik"].(map[string]any)["timeout"] = tm.timeout.String()
 	c["state_dir"] = filepath.Join(dir, "state")
 	c["http"] = map[string]any{"listen": in.listen}
 	c["schedule"] = map[string]any{"reconcile": schedule, "rotate_secret": "", "jitter": "0s"}
 	c["ha"] = map[string]any{"enabled": true, "identity": id,
-		"lease_duration": leaseDuration.String(), "renew_interval": renewInterval.String()}
+		"lease_duration": tm.lease.String(), "renew_interval": tm.renew.String()}
 	if edit != nil {
 		edit(c)
 	}
@@ -319,6 +328,12 @@ func (in *instance) metric(name string) string {
 		}
 	}
 	return ""
+}
+
+// logged reports whether the instance's log has a line with msg.
+func (in *instance) logged(msg string) bool {
+	b, _ := os.ReadFile(in.log)
+	return strings.Contains(string(b), `"msg":"`+msg+`"`)
 }
 
 // appliedLines counts the "applied" log lines of the instance (one per change written).
