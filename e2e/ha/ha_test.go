@@ -16,6 +16,7 @@ import (
 
 	"github.com/akminio/akminio/internal/aksim/aksimtest"
 	"github.com/akminio/akminio/internal/e2eenv"
+	"github.com/akminio/akminio/internal/miniotest"
 )
 
 // startTogether starts the instances at the same moment.
@@ -424,7 +425,7 @@ func wantLogins(t *testing.T) {
 		{user: "carol", refused: true},
 		{user: "dave", read: true},
 	} {
-		a, err := env.Login(ctx, tc.user)
+		a, err := login(ctx, tc.user)
 		switch {
 		case tc.refused && err == nil:
 			t.Errorf("%s: logged in with %+v; want an STS refusal", tc.user, a)
@@ -435,4 +436,24 @@ func wantLogins(t *testing.T) {
 			t.Errorf("%s: read %v write %v; want read %v write %v", tc.user, a.CanRead, a.CanWrite, tc.read, tc.write)
 		}
 	}
+}
+
+// login is env.Login, tried again for a while when the cluster itself is short of quorum
+// for a moment (STS writes the session to IAM; on 2 busy cores, inter-node calls time out
+// now and then): that is MinIO's weather, not what akminio configured.
+func login(ctx context.Context, user string) (miniotest.Access, error) {
+	var err error
+	for range 10 {
+		var a miniotest.Access
+		if a, err = env.Login(ctx, user); err == nil {
+			return a, nil
+		}
+		msg := err.Error()
+		if !strings.Contains(msg, "insufficient") && !strings.Contains(msg, "unwritable") &&
+			!strings.Contains(msg, "deadline") && !strings.Contains(msg, "being initialized") {
+			return a, err
+		}
+		time.Sleep(time.Second)
+	}
+	return miniotest.Access{}, err
 }

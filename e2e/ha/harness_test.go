@@ -26,7 +26,6 @@ import (
 
 	"github.com/akminio/akminio/daemon"
 	"github.com/akminio/akminio/internal/e2eenv"
-	"github.com/akminio/akminio/internal/e2eenv/e2eenvtest"
 	"github.com/akminio/akminio/internal/miniotest"
 )
 
@@ -50,6 +49,7 @@ const schedule = "@every 5s"
 
 var (
 	env        *e2eenv.Env
+	akminioBin string // built by TestMain into its own folder
 	audit      = &auditLog{}
 	violations struct {
 		mu  sync.Mutex
@@ -71,6 +71,15 @@ func run(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
+	// A binary of this tree in a folder of this process (not e2eenvtest's shared one, which
+	// another checkout's tests may replace while these run).
+	akminioBin = filepath.Join(dir, "akminio")
+	build := exec.Command("go", "build", "-o", akminioBin, "./cmd/akminio")
+	build.Dir = filepath.Join("..", "..")
+	if out, err := build.CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "go build ./cmd/akminio: %v\n%s", err, out)
+		return 1
+	}
 	srv := httptest.NewServer(audit)
 	defer srv.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -235,7 +244,7 @@ func (in *instance) start(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(e2eenvtest.Binary(t), "run", "--config", in.cfg)
+	cmd := exec.Command(akminioBin, "run", "--config", in.cfg)
 	cmd.Env = cleanEnv(os.Environ())
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
