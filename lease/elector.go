@@ -286,6 +286,20 @@ func (e *Elector) MayWrite(_ context.Context, step string) error {
 	return nil
 }
 
+// HoldWrites says why a whole run must not write ("" while this instance leads): the
+// engine asks it once per run, after planning (reconcile.WriteHolder), so that a follower's
+// run computes, verifies and reports its plan and applies nothing.
+func (e *Elector) HoldWrites(context.Context) string {
+	if e.IsLeader() {
+		return ""
+	}
+	st := e.Status()
+	if st.Reason == "" {
+		return "not the leader"
+	}
+	return "not the leader: " + st.Reason
+}
+
 // WhileLeader returns a context that ends when parent does or when this instance's
 // current leadership ends (lost, run out, or given up); it is done at once when this
 // instance is not the leader.

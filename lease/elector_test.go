@@ -230,6 +230,12 @@ func TestReleaseHandsOverAtOnce(t *testing.T) {
 	b := newTestElector(t, s, "b", c.skewed(0), nil)
 	a.Tick(ctx)
 	b.Tick(ctx)
+	if r := b.HoldWrites(ctx); !strings.Contains(r, "a holds the lease") {
+		t.Errorf("follower's HoldWrites %q, want it to name the holder", r)
+	}
+	if r := a.HoldWrites(ctx); r != "" {
+		t.Errorf("leader's HoldWrites %q, want none", r)
+	}
 	a.StepDown()
 	if err := a.MayWrite(ctx, "x"); err == nil || !strings.Contains(err.Error(), "shutting down") {
 		t.Fatalf("MayWrite after StepDown = %v", err)
@@ -244,5 +250,37 @@ func TestReleaseHandsOverAtOnce(t *testing.T) {
 	b.Tick(ctx)
 	if st := b.Status(); st.Role != RoleLeader || st.Term != 2 {
 		t.Fatalf("b after the release: %+v, want leader in term 2 without waiting", st)
+	}
+	if r := b.HoldWrites(ctx); r != "" {
+		t.Errorf("new leader's HoldWrites %q, want none", r)
+	}
+}
+
+// TestRotationTimeCarriesOver: a rotation a leader notes goes into the lease at its next
+// write, and the next leader reads it and keeps it in its own writes.
+func TestRotationTimeCarriesOver(t *testing.T) {
+	ctx := context.Background()
+	s := &memStore{}
+	c := &clock{now: time.Unix(1_000_000, 0)}
+	a := newTestElector(t, s, "a", c.skewed(0), nil)
+	b := newTestElector(t, s, "b", c.skewed(0), nil)
+	a.Tick(ctx)
+	rotated := c.skewed(0)().UTC()
+	a.NoteRotation(rotated)
+	c.advance(testRenew)
+	a.Tick(ctx)
+	if !s.rec.SecretRotatedAt.Equal(rotated) {
+		t.Fatalf("stored rotation time %s, want %s", s.rec.SecretRotatedAt, rotated)
+	}
+	b.Tick(ctx)
+	if got := b.Status().SecretRotatedAt; !got.Equal(rotated) {
+		t.Fatalf("follower reads rotation time %s, want %s", got, rotated)
+	}
+	for range 6 { // a stops; b takes over after a whole lease
+		c.advance(testRenew)
+		b.Tick(ctx)
+	}
+	if !b.IsLeader() || !s.rec.SecretRotatedAt.Equal(rotated) || s.rec.Holder != "b" {
+		t.Fatalf("after the takeover: leader=%v, record %+v; want b holding, rotation time kept", b.IsLeader(), *s.rec)
 	}
 }
