@@ -74,7 +74,8 @@ func run(m *testing.M) int {
 	// A binary of this tree in a folder of this process (not e2eenvtest's shared one, which
 	// another checkout's tests may replace while these run).
 	akminioBin = filepath.Join(dir, "akminio")
-	build := exec.Command("go", "build", "-o", akminioBin, "./cmd/akminio")
+	// With the test hooks (AKMINIO_TEST_CRASH_AFTER): inert unless an instance sets them.
+	build := exec.Command("go", "build", "-tags", "akminio_testhooks", "-o", akminioBin, "./cmd/akminio")
 	build.Dir = filepath.Join("..", "..")
 	if out, err := build.CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "go build ./cmd/akminio: %v\n%s", err, out)
@@ -237,15 +238,15 @@ func newInstance(t *testing.T, id string, node int, tm timing, edit func(map[str
 	return in
 }
 
-// start runs the real binary; it does not wait.
-func (in *instance) start(t *testing.T) {
+// start runs the real binary; it does not wait. env is added to its environment.
+func (in *instance) start(t *testing.T, env ...string) {
 	t.Helper()
 	logFile, err := os.OpenFile(in.log, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
 	if err != nil {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(akminioBin, "run", "--config", in.cfg)
-	cmd.Env = cleanEnv(os.Environ())
+	cmd.Env = append(cleanEnv(os.Environ()), env...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
@@ -264,6 +265,21 @@ func (in *instance) signal(sig syscall.Signal) {
 	defer in.mu.Unlock()
 	if in.cmd != nil {
 		_ = in.cmd.Process.Signal(sig)
+	}
+}
+
+// exitedNow reports whether the process has exited (by itself or killed).
+func (in *instance) exitedNow() bool {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if in.exited == nil {
+		return false
+	}
+	select {
+	case <-in.exited:
+		return true
+	default:
+		return false
 	}
 }
 
