@@ -28,7 +28,7 @@ func (d *Daemon) execute(runCtx context.Context, r Runner, reason string) *outco
 		return err
 	})
 	o := classify(res, err)
-	o.Follower = !wrote
+	o.Follower = d.opts.Leader != nil && !wrote
 	o.Start, o.End, o.Reason = start, d.now(), reason
 	o.Duration = o.End.Sub(o.Start)
 	return o

@@ -290,3 +290,32 @@ func without(ins []*instance, x *instance) []*instance {
 func credsOf(c *miniotest.Cluster) *credentials.Credentials {
 	return credentials.NewStaticV4(c.AccessKey, c.SecretKey, "")
 }
+
+// TestRotationNoteOnCluster: the rotation note keeps the latest time any instance wrote, and
+// an elector reads it into its status.
+func TestRotationNoteOnCluster(t *testing.T) {
+	ctx := context.Background()
+	key := testKey(t)
+	s0, s2 := nodeStore(t, 0, key), nodeStore(t, 2, key)
+	if got, err := s0.LastRotation(ctx); err != nil || !got.IsZero() {
+		t.Fatalf("no note yet: %s, %v", got, err)
+	}
+	at := time.Now().UTC().Round(time.Millisecond)
+	if err := s2.NoteRotation(ctx, at); err != nil {
+		t.Fatal(err)
+	}
+	if err := s0.NoteRotation(ctx, at.Add(-time.Hour)); err != nil { // an older one is kept out
+		t.Fatal(err)
+	}
+	if got, err := s0.LastRotation(ctx); err != nil || !got.Equal(at) {
+		t.Fatalf("note %s, %v; want %s", got, err, at)
+	}
+	e, err := New(s0, Options{Identity: "reader", Duration: 2 * time.Second, RenewInterval: 500 * time.Millisecond}, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Tick(ctx)
+	if got := e.Status().SecretRotatedAt; !got.Equal(at) {
+		t.Fatalf("elector's rotation time %s, want %s", got, at)
+	}
+}

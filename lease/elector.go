@@ -70,6 +70,7 @@ type Elector struct {
 	reason     string        // why not leader
 	lost       chan struct{} // closed when the current leadership ends
 	rotatedAt  time.Time     // NoteRotation's, carried in our writes
+	noted      time.Time     // the store's rotation note, as last read (RotationNoter)
 	kick       chan struct{} // NoteRotation asks Run for a write now
 }
 
@@ -121,6 +122,15 @@ func (e *Elector) Tick(ctx context.Context) {
 	start := e.opts.Now()
 	e.expire(start)
 	rec, etag, err := e.store.Get(ctx)
+	if n, ok := e.store.(RotationNoter); ok && (err == nil || errors.Is(err, ErrNotFound)) {
+		if t, nerr := n.LastRotation(ctx); nerr == nil {
+			e.mu.Lock()
+			if t.After(e.noted) {
+				e.noted = t
+			}
+			e.mu.Unlock()
+		}
+	}
 	switch {
 	case errors.Is(err, ErrNotFound):
 		e.write(ctx, start, Record{Holder: e.opts.Identity, Term: e.lastTerm() + 1}, "")
@@ -369,14 +379,23 @@ func (e *Elector) Release(ctx context.Context) error {
 	return nil
 }
 
-// NoteRotation records a secret rotation this leader made at t; it goes into the lease at
-// once (the next write, which Run makes now), for whoever leads next.
+// NoteRotation records a secret rotation this instance made (started at t), for whoever
+// leads next: in the store's rotation note when it keeps one (RotationNoter; written even
+// if the lease was lost meanwhile), and in the lease at its next write, which Run makes now.
 func (e *Elector) NoteRotation(t time.Time) {
+	t = t.UTC().Round(time.Millisecond)
 	e.mu.Lock()
 	if t.After(e.rotatedAt) {
-		e.rotatedAt = t.UTC().Round(time.Millisecond)
+		e.rotatedAt = t
 	}
 	e.mu.Unlock()
+	if n, ok := e.store.(RotationNoter); ok {
+		ctx, cancel := context.WithTimeout(context.Background(), e.opts.Duration/2)
+		if err := n.NoteRotation(ctx, t); err != nil {
+			e.log.Warn("could not record the rotation for the next leader", zap.Error(err))
+		}
+		cancel()
+	}
 	select {
 	case e.kick <- struct{}{}:
 	default:
@@ -386,10 +405,17 @@ func (e *Elector) NoteRotation(t time.Time) {
 func (e *Elector) secretRotatedAt() time.Time {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.rotatedAt.After(e.rec.SecretRotatedAt) {
-		return e.rotatedAt
+	return latest(e.rotatedAt, e.rec.SecretRotatedAt, e.noted)
+}
+
+func latest(ts ...time.Time) time.Time {
+	var out time.Time
+	for _, t := range ts {
+		if t.After(out) {
+			out = t
+		}
 	}
-	return e.rec.SecretRotatedAt
+	return out
 }
 
 // Status reports this instance's view.
@@ -402,9 +428,7 @@ func (e *Elector) Status() Status {
 func (e *Elector) statusLocked() Status {
 	st := Status{Role: RoleFollower, Identity: e.opts.Identity, Holder: e.rec.Holder, Term: e.rec.Term,
 		Expires: e.rec.Expires, Lease: e.store.Where(), Reason: e.reason, SecretRotatedAt: e.rec.SecretRotatedAt}
-	if e.rotatedAt.After(st.SecretRotatedAt) {
-		st.SecretRotatedAt = e.rotatedAt
-	}
+	st.SecretRotatedAt = latest(st.SecretRotatedAt, e.rotatedAt, e.noted)
 	if e.leader && !e.stepping {
 		st.Role = RoleLeader
 		st.Reason = ""

@@ -15,8 +15,13 @@ type Gate interface {
 
 var _ Gate = (*Elector)(nil)
 
-// RefusedCode is the error code of a write the fence refused, in the answer it makes up.
-const RefusedCode = "AkminioNotAllowedToWrite"
+// RefusedCode is the error code of a write the fence refused, in the answer it makes up;
+// RefusedHeader carries the reason in that answer, for clients that would otherwise read a
+// 403 as a refused token (reconcile/authentik checks it).
+const (
+	RefusedCode   = "AkminioNotAllowedToWrite"
+	RefusedHeader = "X-Akminio-Refused"
+)
 
 // Fence wraps an HTTP transport so that every request that may write (any method but GET,
 // HEAD and OPTIONS) first asks gate, right before it is sent: the last line of defence that
@@ -52,7 +57,7 @@ func (f fence) RoundTrip(r *http.Request) (*http.Response, error) {
 		Proto:         "HTTP/1.1",
 		ProtoMajor:    1,
 		ProtoMinor:    1,
-		Header:        http.Header{"Content-Type": {"application/json"}},
+		Header:        http.Header{"Content-Type": {"application/json"}, RefusedHeader: {err.Error()}},
 		Body:          io.NopCloser(bytes.NewReader(body)),
 		ContentLength: int64(len(body)),
 		Request:       r,

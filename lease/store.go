@@ -146,6 +146,59 @@ func (s *S3Store) put(ctx context.Context, r Record, opts minio.PutObjectOptions
 	return info.ETag, nil
 }
 
+// RotationNoter is a Store that also keeps the time of the last secret rotation in an object
+// of its own, which any instance may write: a leader that lost the lease while its rotation
+// was finishing (a cluster restart can outlast a lease) cannot write the lease any more, yet
+// the next leader must know of the rotation, or it would rotate again in the same period.
+type RotationNoter interface {
+	NoteRotation(ctx context.Context, at time.Time) error
+	LastRotation(ctx context.Context) (time.Time, error) // zero when none is recorded
+}
+
+var _ RotationNoter = (*S3Store)(nil)
+
+// rotationKey is the object that records the last rotation: the lease's key + ".rotation".
+func (s *S3Store) rotationKey() string { return s.Key + ".rotation" }
+
+type rotationNote struct {
+	SecretRotatedAt time.Time `json:"secret_rotated_at"`
+}
+
+// NoteRotation implements RotationNoter; an earlier time than the one recorded is kept out.
+func (s *S3Store) NoteRotation(ctx context.Context, at time.Time) error {
+	if last, err := s.LastRotation(ctx); err == nil && !at.After(last) {
+		return nil
+	}
+	body, _ := json.Marshal(rotationNote{SecretRotatedAt: at.UTC()})
+	_, err := s.Client.PutObject(ctx, s.Bucket, s.rotationKey(), bytes.NewReader(body), int64(len(body)),
+		minio.PutObjectOptions{ContentType: "application/json"})
+	if err != nil {
+		return fmt.Errorf("lease: record the rotation in %s/%s: %w", s.Bucket, s.rotationKey(), err)
+	}
+	return nil
+}
+
+// LastRotation implements RotationNoter.
+func (s *S3Store) LastRotation(ctx context.Context) (time.Time, error) {
+	obj, err := s.Client.GetObject(ctx, s.Bucket, s.rotationKey(), minio.GetObjectOptions{})
+	if err != nil {
+		return time.Time{}, err
+	}
+	defer obj.Close()
+	body, err := io.ReadAll(io.LimitReader(obj, 1<<12))
+	if err != nil {
+		if code := minio.ToErrorResponse(err).Code; code == "NoSuchKey" || code == "NoSuchBucket" {
+			return time.Time{}, nil
+		}
+		return time.Time{}, err
+	}
+	var n rotationNote
+	if err := json.Unmarshal(body, &n); err != nil {
+		return time.Time{}, fmt.Errorf("lease: %s/%s: %w", s.Bucket, s.rotationKey(), err)
+	}
+	return n.SecretRotatedAt, nil
+}
+
 // EnsureBucket creates the lease's bucket when it does not exist; another instance creating
 // it at the same moment is fine.
 func (s *S3Store) EnsureBucket(ctx context.Context) error {

@@ -194,6 +194,8 @@ type instance struct {
 	cfg    string
 	log    string
 	listen string
+	tm     timing
+	base   func(map[string]any) // newInstance's edit
 
 	mu     sync.Mutex
 	cmd    *exec.Cmd
@@ -210,15 +212,40 @@ func newInstance(t *testing.T, id string, node int, tm timing, edit func(map[str
 	}
 	in := &instance{ID: id, Node: node, dir: dir, cfg: filepath.Join(dir, "config.yaml"),
 		log: filepath.Join(dir, "akminio.log"), listen: freeAddr(t)}
+	in.base = func(c map[string]any) {
+		if edit != nil {
+			edit(c)
+		}
+	}
+	in.write(t, tm, nil)
+	t.Cleanup(func() {
+		in.kill()
+		if t.Failed() {
+			t.Logf("--- log of %s (last lines)\n%s", id, tail(in.log, 40))
+		}
+	})
+	return in
+}
+
+// rewrite writes the instance's config again with edit applied last (then SIGHUP reloads it).
+func (in *instance) rewrite(t *testing.T, edit func(map[string]any)) {
+	t.Helper()
+	in.write(t, in.tm, edit)
+}
+
+func (in *instance) write(t *testing.T, tm timing, edit func(map[string]any)) {
+	t.Helper()
+	in.tm = tm
 	c := env.DefaultConfig()
-	c["minio"].(map[string]any)["endpoint"] = env.Cluster.Nodes[node].Endpoint
+	c["minio"].(map[string]any)["endpoint"] = env.Cluster.Nodes[in.Node].Endpoint
 	c["minio"].(map[string]any)["timeout"] = tm.timeout.String()
 	c["authentik"].(map[string]any)["timeout"] = tm.timeout.String()
-	c["state_dir"] = filepath.Join(dir, "state")
+	c["state_dir"] = filepath.Join(in.dir, "state")
 	c["http"] = map[string]any{"listen": in.listen}
 	c["schedule"] = map[string]any{"reconcile": schedule, "rotate_secret": "", "jitter": "0s"}
-	c["ha"] = map[string]any{"enabled": true, "identity": id,
+	c["ha"] = map[string]any{"enabled": true, "identity": in.ID,
 		"lease_duration": tm.lease.String(), "renew_interval": tm.renew.String()}
+	in.base(c)
 	if edit != nil {
 		edit(c)
 	}
@@ -229,13 +256,6 @@ func newInstance(t *testing.T, id string, node int, tm timing, edit func(map[str
 	if err := os.WriteFile(in.cfg, raw, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		in.kill()
-		if t.Failed() {
-			t.Logf("--- log of %s (last lines)\n%s", id, tail(in.log, 40))
-		}
-	})
-	return in
 }
 
 // start runs the real binary; it does not wait. env is added to its environment.

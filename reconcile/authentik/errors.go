@@ -47,6 +47,10 @@ func callError(what string, resp *http.Response, err error, p bodyPolicy) error 
 			return fmt.Errorf("%s: %s: response does not match authentik's API: %s", what, status, gen.Error())
 		}
 	}
+	if resp != nil && resp.Header.Get(refusedHeader) != "" {
+		// Never sent: akminio's own write fence refused it (lease.Fence, ha).
+		return fmt.Errorf("%s: %s", what, resp.Header.Get(refusedHeader))
+	}
 	if resp != nil && (resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden) {
 		return fmt.Errorf("%s: %s: the token was refused (check authentik.token)", what, status)
 	}
@@ -91,3 +95,7 @@ func statusOf(resp *http.Response) int {
 	}
 	return resp.StatusCode
 }
+
+// refusedHeader is lease.RefusedHeader: the answer akminio's write fence makes up for a
+// write it did not send (the package does not import lease).
+const refusedHeader = "X-Akminio-Refused"
