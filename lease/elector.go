@@ -429,9 +429,14 @@ func (e *Elector) statusLocked() Status {
 	st := Status{Role: RoleFollower, Identity: e.opts.Identity, Holder: e.rec.Holder, Term: e.rec.Term,
 		Expires: e.rec.Expires, Lease: e.store.Where(), Reason: e.reason, SecretRotatedAt: e.rec.SecretRotatedAt}
 	st.SecretRotatedAt = latest(st.SecretRotatedAt, e.rotatedAt, e.noted)
-	if e.leader && !e.stepping {
+	switch {
+	case e.leader && !e.stepping && e.opts.Now().Before(e.validUntil):
 		st.Role = RoleLeader
 		st.Reason = ""
+	case e.leader && e.stepping:
+		st.Reason = "shutting down: giving the lease up"
+	case e.leader:
+		st.Reason = "the lease ran out before it could be renewed"
 	}
 	return st
 }

@@ -42,7 +42,16 @@ func newFencedEngine(cfg *config.Config, log *zap.Logger, gate lease.Gate) (*rec
 	if err != nil {
 		return nil, err
 	}
-	return reconcile.NewEngine(cfg, ak, mc, log)
+	eng, err := reconcile.NewEngine(cfg, ak, mc, log)
+	if err != nil {
+		return nil, err
+	}
+	if gate != nil {
+		// The engine asks before each write step (and, as a reconcile.WriteHolder, once per
+		// run whether to hold all writes); the fence asks again before each request.
+		eng.Gate = gate
+	}
+	return eng, nil
 }
 
 // markUserAgent adds "akminio/<version>" to the User-Agent of akminio's MinIO admin

@@ -13,6 +13,13 @@ import (
 	"github.com/akminio/akminio/config"
 	"github.com/akminio/akminio/daemon"
 	"github.com/akminio/akminio/lease"
+	"github.com/akminio/akminio/reconcile"
+)
+
+// The elector is the engine's write gate, and holds a follower's whole run back.
+var (
+	_ reconcile.WriteGate   = (*lease.Elector)(nil)
+	_ reconcile.WriteHolder = (*lease.Elector)(nil)
 )
 
 // newElector builds the leader election of config ha, and makes it the session's write

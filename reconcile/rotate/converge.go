@@ -50,6 +50,9 @@ func (r *rotation) setAuthentik(ctx context.Context, want config.Secret) error {
 	if cur == want {
 		return nil
 	}
+	if err := r.mayWrite(ctx, "authentik set client secret of provider "+r.in.Provider); err != nil {
+		return err
+	}
 	if err := ak.SetClientSecret(ctx, pk, want); err != nil {
 		return fmt.Errorf("set the %s client secret on authentik's provider %q: %w", r.label(want), r.in.Provider, err)
 	}
@@ -75,6 +78,9 @@ func (r *rotation) setMinIO(ctx context.Context, want config.Secret, forward boo
 	if oid != nil && oid.ClientSecret == want && !(want == r.in.Old && r.in.MinIOTouched) {
 		return nil
 	}
+	if err := r.mayWrite(ctx, "minio set client secret of "+r.in.Target); err != nil {
+		return err
+	}
 	touched := r.in.MinIOTouched
 	r.in.MinIOTouched = true
 	if forward {
@@ -98,6 +104,9 @@ func (r *rotation) setMinIO(ctx context.Context, want config.Secret, forward boo
 		if err := r.step(StepMinIOWritten); err != nil {
 			return err
 		}
+	}
+	if err := r.mayWrite(ctx, "minio restart MinIO"); err != nil {
+		return err
 	}
 	rctx, cancel := context.WithTimeout(ctx, r.d.RestartTimeout)
 	err = r.d.MinIO.Restart(rctx)
@@ -257,4 +266,12 @@ func (r *rotation) clearPending(st reconcile.State, force bool) error {
 		st.RestartPending = nil
 	}
 	return reconcile.SaveState(r.d.StateDir, st)
+}
+
+// mayWrite asks the write gate, if any, before a write step.
+func (r *rotation) mayWrite(ctx context.Context, step string) error {
+	if r.d.Gate == nil {
+		return nil
+	}
+	return r.d.Gate.MayWrite(ctx, step)
 }

@@ -80,6 +80,9 @@ type Deps struct {
 	Redact func(...config.Secret)
 	// Fault is a test hook called right after each step (see Steps); nil in production.
 	Fault func(step string)
+	// Gate is asked before each write (authentik's secret, MinIO's, the restart); nil: every
+	// write is allowed. A refusal fails the rotation before that write (ha: the lease).
+	Gate reconcile.WriteGate
 
 	RestartTimeout  time.Duration // 0: DefaultRestartTimeout
 	RollbackTimeout time.Duration // 0: DefaultRollbackTimeout
@@ -101,7 +104,7 @@ func FromEngine(e *reconcile.Engine) (Deps, error) {
 	}
 	return Deps{
 		Desired: e.Desired, Mode: e.Mode, StateDir: e.StateDir,
-		Authentik: ak, MinIO: mc, Log: e.Log, Now: e.Now,
+		Authentik: ak, MinIO: mc, Log: e.Log, Now: e.Now, Gate: e.Gate,
 	}, nil
 }
 

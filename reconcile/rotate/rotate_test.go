@@ -494,3 +494,32 @@ func TestLeftoverIntentCopiesRemoved(t *testing.T) {
 		t.Errorf("state_dir holds %v after a rotation", files)
 	}
 }
+
+type gateFunc func(ctx context.Context, step string) error
+
+func (g gateFunc) MayWrite(ctx context.Context, step string) error { return g(ctx, step) }
+
+// TestGateAskedBeforeEachWrite: the write gate is asked before each write of a rotation;
+// when it refuses MinIO's writes (the lease ran out after authentik was set), MinIO is
+// neither written nor restarted and the rotation fails.
+func TestGateAskedBeforeEachWrite(t *testing.T) {
+	f := newFixture(t)
+	var asked []string
+	f.deps.Gate = gateFunc(func(_ context.Context, step string) error {
+		asked = append(asked, step)
+		if strings.HasPrefix(step, "minio") {
+			return errors.New("not allowed to write: the lease ran out")
+		}
+		return nil
+	})
+	_, err := Run(context.Background(), f.deps)
+	if err == nil || !strings.Contains(err.Error(), "the lease ran out") {
+		t.Fatalf("Run = %v; want the gate's refusal", err)
+	}
+	if f.mc.sets != 0 || f.mc.restarts != 0 {
+		t.Errorf("MinIO sets %d, restarts %d after the gate refused; want none", f.mc.sets, f.mc.restarts)
+	}
+	if len(asked) < 2 || !strings.HasPrefix(asked[0], "authentik") || !strings.HasPrefix(asked[1], "minio") {
+		t.Errorf("gate asked %v; want authentik's write first, then MinIO's", asked)
+	}
+}
