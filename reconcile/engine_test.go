@@ -399,3 +399,17 @@ func TestDiscoveryUsesAuthentikCA(t *testing.T) {
 		t.Errorf("discovery with authentik.ca_file: %v", err)
 	}
 }
+
+// A discovery document larger than maxDiscoveryBytes is refused with a clear error.
+func TestDiscoveryBodyIsCapped(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprintf(w, `{"issuer":"x","jwks_uri":"y","pad":"%s"}`, strings.Repeat("A", 2<<20))
+	}))
+	defer srv.Close()
+	w, _ := fromNothing(t)
+	e := testEngine(t, w, func(c *config.Config) { c.Authentik.URL = srv.URL })
+	err := e.checkDiscovery(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "response body exceeds akminio's limit of 1 MiB") {
+		t.Errorf("discovery of a 2 MiB document: %v, want it refused at 1 MiB", err)
+	}
+}

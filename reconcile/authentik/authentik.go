@@ -26,6 +26,7 @@ import (
 	api "goauthentik.io/api/v3"
 
 	"github.com/akminio/akminio/config"
+	"github.com/akminio/akminio/internal/httplimit"
 	"github.com/akminio/akminio/reconcile"
 )
 
@@ -34,6 +35,13 @@ const (
 	DefaultTimeout     = 10 * time.Second // per request, when the config sets none
 	DefaultPageSize    = 100              // authentik's default cap on page_size
 	DefaultConcurrency = 4                // requests in flight at once during Observe
+
+	// MaxResponseBytes caps one response body (a page of 100 groups is ~50 KiB).
+	MaxResponseBytes = 8 << 20
+	// MaxObserveBytes caps the response bodies of one Observe together (1,000 groups read
+	// ~0.5 MiB), so that what an observation holds in memory is bounded whatever the
+	// server answers.
+	MaxObserveBytes = 128 << 20
 )
 
 var _ reconcile.AuthentikAdapter = (*Adapter)(nil)
@@ -56,8 +64,9 @@ type options struct {
 	userAgent   string
 }
 
-// WithHTTPClient makes the Adapter send every request through c as it is: no TLS settings,
-// timeout or retries are added. For tests, and for callers that build their own transport.
+// WithHTTPClient makes the Adapter send every request through c: no TLS settings, timeout
+// or retries are added, only the caps on response sizes (MaxResponseBytes,
+// MaxObserveBytes). For tests, and for callers that build their own transport.
 func WithHTTPClient(c *http.Client) Option { return func(o *options) { o.httpClient = c } }
 
 // WithRetry replaces DefaultRetryPolicy (tests use short waits).
@@ -101,7 +110,7 @@ func New(cfg config.Authentik, opts ...Option) (*Adapter, error) {
 	c.Servers = api.ServerConfigurations{{URL: strings.TrimRight(cfg.URL, "/") + "/api/v3"}}
 	c.AddDefaultHeader("Authorization", "Bearer "+cfg.Token.Reveal())
 	c.UserAgent = o.userAgent
-	c.HTTPClient = hc
+	c.HTTPClient = httplimit.Client(hc, MaxResponseBytes)
 	// c.Debug stays false: the client would log every request with its token.
 	return &Adapter{api: api.NewAPIClient(c), pageSize: o.pageSize, sem: make(chan struct{}, o.concurrency)}, nil
 }
@@ -115,6 +124,7 @@ func newHTTPClient(cfg config.Authentik, p RetryPolicy) (*http.Client, error) {
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.TLSClientConfig = tlsCfg
+	tr.MaxResponseHeaderBytes = httplimit.MaxResponseHeaderBytes
 	timeout := cfg.Timeout
 	if timeout <= 0 {
 		timeout = DefaultTimeout

@@ -10,6 +10,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/akminio/akminio/config"
+	"github.com/akminio/akminio/internal/httplimit"
 	"github.com/akminio/akminio/reconcile"
 )
 
@@ -19,8 +20,9 @@ const ManagedScopePrefix = "goauthentik.io/providers/oauth2/scope-"
 
 // Observe implements reconcile.AuthentikAdapter. The independent reads run concurrently
 // (at most the Adapter's concurrency in flight); the first error cancels the rest and no
-// partial state is returned.
+// partial state is returned. All its responses together are capped at MaxObserveBytes.
 func (a *Adapter) Observe(ctx context.Context, d *reconcile.Desired) (reconcile.AuthentikState, error) {
+	ctx = httplimit.WithBudget(ctx, MaxObserveBytes)
 	var st reconcile.AuthentikState
 	flowSlugs := distinct(d.Provider.AuthorizationFlow, d.Provider.InvalidationFlow)
 	flowPKs := make([]string, len(flowSlugs))

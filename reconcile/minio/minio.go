@@ -40,6 +40,7 @@ import (
 	"github.com/minio/minio-go/v7/pkg/credentials"
 
 	"github.com/akminio/akminio/config"
+	"github.com/akminio/akminio/internal/httplimit"
 	"github.com/akminio/akminio/reconcile"
 )
 
@@ -54,6 +55,10 @@ const (
 	DefaultAttempts     = 3
 	DefaultBackoff      = 250 * time.Millisecond
 	DefaultPollInterval = 100 * time.Millisecond
+
+	// MaxResponseBytes caps one response body from MinIO (the policy list of an estate
+	// with thousands of policies is a few MiB; the config export is KiBs).
+	MaxResponseBytes = 32 << 20
 )
 
 // Adapter implements reconcile.MinIOAdapter over madmin-go. Build it with New.
@@ -125,7 +130,7 @@ func New(cfg config.MinIO, opts ...Option) (*Adapter, error) {
 	}
 	a.transport = newTransport(secure, a.tlsConfig)
 	a.status = &statusRecorder{next: a.transport}
-	var rt http.RoundTripper = a.status
+	rt := httplimit.Transport(a.status, MaxResponseBytes)
 	if o.wrap != nil {
 		rt = o.wrap(rt)
 	}
@@ -150,6 +155,7 @@ func newTransport(secure bool, tc *tls.Config) *http.Transport {
 	if tc != nil {
 		tr.TLSClientConfig = tc.Clone()
 	}
+	tr.MaxResponseHeaderBytes = httplimit.MaxResponseHeaderBytes
 	return tr
 }
 

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	madmin "github.com/minio/madmin-go/v3"
+
+	"github.com/akminio/akminio/internal/httplimit"
 )
 
 // Restart restarts MinIO (ServiceRestartV2) and waits, bounded by ctx, until the new
@@ -110,7 +112,9 @@ func (a *Adapter) newSentinel() *sentinel {
 	if a.tlsConfig != nil {
 		tr.TLSClientConfig = a.tlsConfig.Clone()
 	}
-	s.client = &http.Client{Transport: tr, Timeout: 5 * time.Second}
+	tr.MaxResponseHeaderBytes = httplimit.MaxResponseHeaderBytes
+	// The liveness answer is empty; a body cap keeps the drain below bounded.
+	s.client = &http.Client{Transport: httplimit.Transport(tr, 64<<10), Timeout: 5 * time.Second}
 	return s
 }
 
