@@ -5,10 +5,12 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"os"
 	"net/http/httptest"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -99,5 +101,33 @@ func TestAlertTransportErrorHidesURL(t *testing.T) {
 		if strings.Contains(err.Error(), s) {
 			t.Errorf("error shows %q: %v", s, err)
 		}
+	}
+}
+
+// TestStatusShowsSecurityWarnings: /status lists the security warnings of the config in
+// force ([] when none), and a reload replaces them.
+func TestStatusShowsSecurityWarnings(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Authentik.URL = "http://authentik.example"
+	cfg.MinIO.Endpoint = "https://minio.example:9000"
+	cfg.MinIO.InsecureSkipVerify = true
+	next := testConfig(t)
+	next.Authentik.URL, next.MinIO.Endpoint = "https://authentik.example", "https://minio.example:9000"
+	hup := make(chan os.Signal, 1)
+	r := &fakeRunner{ApplyFunc: func(context.Context) (*reconcile.Result, error) { return inSync(), nil }}
+	h := start(t, Options{Config: cfg, NewRunner: func(*config.Config) (Runner, error) { return r, nil },
+		Reload: func() (*config.Config, error) { return next, nil }, Hangup: hup})
+	got := h.status().Config.Warnings
+	if len(got) != 2 || !strings.HasPrefix(got[0], "authentik.url: plain http:// to authentik.example") ||
+		!strings.HasPrefix(got[1], "minio.insecure_skip_verify: true") {
+		t.Fatalf("/status config.warnings = %q", got)
+	}
+	hup <- syscall.SIGHUP
+	eventually(t, "the reloaded config's warnings", func() bool {
+		w := h.status().Config.Warnings
+		return w != nil && len(w) == 0
+	})
+	if _, body := h.get("/status"); !strings.Contains(body, `"warnings": []`) {
+		t.Errorf("/status without warnings does not say []: %s", body)
 	}
 }
