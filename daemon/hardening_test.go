@@ -131,3 +131,122 @@ func TestStatusShowsSecurityWarnings(t *testing.T) {
 		t.Errorf("/status without warnings does not say []: %s", body)
 	}
 }
+
+// hookRuns starts a daemon whose runs are counted, waits for the start run and returns
+// the harness and the count of runs with a reason starting "hook".
+func hookRuns(t *testing.T, edit func(*Options)) (*harness, func() int) {
+	t.Helper()
+	r := &fakeRunner{ApplyFunc: func(context.Context) (*reconcile.Result, error) { return inSync(), nil }}
+	opts := Options{NewRunner: func(*config.Config) (Runner, error) { return r, nil }}
+	if edit != nil {
+		edit(&opts)
+	}
+	h := start(t, opts)
+	eventually(t, "the start run", func() bool { return h.runs(ResultInSync) == 1 })
+	return h, func() int {
+		n := 0
+		for _, run := range h.status().RecentRuns {
+			if strings.HasPrefix(run.Reason, "hook") {
+				n++
+			}
+		}
+		return n
+	}
+}
+
+// TestSpoofedOwnUserAgentTriggers: only a user agent that starts with "akminio/" is
+// akminio's own write. "xakminio/1", or "akminio/" further inside, is somebody else's and
+// triggers a run, on both hooks.
+func TestSpoofedOwnUserAgentTriggers(t *testing.T) {
+	h, runs := hookRuns(t, nil)
+	own := `{"api":{"name":"AddCannedPolicy"},"userAgent":"akminio/1 MinIO (linux; amd64) madmin-go/3"}`
+	if code, body := h.do(http.MethodPost, "/hooks/minio", hookToken, own); code != http.StatusOK || !strings.Contains(body, `"triggered": false`) {
+		t.Fatalf("akminio's own audit entry: %d %s", code, body)
+	}
+	if code, body := h.do(http.MethodPost, "/hooks/authentik", hookToken, akNotification("model_updated", "authentik_core", "group", "akminio/1")); code != http.StatusOK || !strings.Contains(body, "akminio's own write") {
+		t.Fatalf("akminio's own authentik event: %d %s", code, body)
+	}
+	for _, ua := range []string{"xakminio/1", "MinIO (linux; amd64) madmin-go/3 akminio/1"} {
+		entry := `{"api":{"name":"AddCannedPolicy"},"userAgent":"` + ua + `"}`
+		if code, body := h.do(http.MethodPost, "/hooks/minio", hookToken, entry); code != http.StatusOK || !strings.Contains(body, `"triggered": true`) {
+			t.Errorf("audit entry with user agent %q: %d %s, want it to trigger", ua, code, body)
+		}
+		if code, body := h.do(http.MethodPost, "/hooks/authentik", hookToken, akNotification("model_updated", "authentik_core", "group", ua)); code != http.StatusAccepted {
+			t.Errorf("authentik event with user agent %q: %d %s, want it to trigger", ua, code, body)
+		}
+	}
+	eventually(t, "the run the spoofed user agents trigger", func() bool { return runs() == 1 })
+}
+
+// TestBearerSchemeIsCaseInsensitive: the auth scheme is matched case-insensitively (RFC
+// 7235); another scheme with the right token, or the wrong token, is refused.
+func TestBearerSchemeIsCaseInsensitive(t *testing.T) {
+	h, _ := hookRuns(t, nil)
+	post := func(auth string) int {
+		req, _ := http.NewRequest(http.MethodPost, h.url+"/reconcile", nil)
+		req.Header.Set("Authorization", auth)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	for _, auth := range []string{"Bearer " + hookToken, "bearer " + hookToken, "BEARER " + hookToken, "bEaReR  " + hookToken, hookToken} {
+		if code := post(auth); code != http.StatusAccepted {
+			t.Errorf("Authorization %q: %d, want 202", strings.Replace(auth, hookToken, "<token>", 1), code)
+		}
+	}
+	for _, auth := range []string{"Basic " + hookToken, "Bearer " + hookToken + "x", "bearer", "Bearer "} {
+		if code := post(auth); code != http.StatusUnauthorized {
+			t.Errorf("Authorization %q: %d, want 401", strings.Replace(auth, hookToken, "<token>", 1), code)
+		}
+	}
+}
+
+// TestDebounceHasAMaximumWait: a steady stream of hook events, each within http.debounce
+// of the last, still gets its run (MaxDebounceFactor x debounce after the first event)
+// while the stream goes on.
+func TestDebounceHasAMaximumWait(t *testing.T) {
+	const debounce = 100 * time.Millisecond
+	cfg := testConfig(t)
+	cfg.HTTP.Debounce = debounce
+	h, runs := hookRuns(t, func(o *Options) { o.Config = cfg })
+	event := `{"api":{"name":"SetConfigKV"},"userAgent":"mc"}`
+	// Give up after 5x the maximum wait: without one, the stream postpones the run forever.
+	giveUp := time.Now().Add(5 * MaxDebounceFactor * debounce)
+	sent := 0
+	for runs() == 0 && time.Now().Before(giveUp) {
+		if code, body := h.do(http.MethodPost, "/hooks/minio", hookToken, event); code != http.StatusOK {
+			t.Fatalf("hook: %d %s", code, body)
+		}
+		sent++
+		time.Sleep(debounce / 5)
+	}
+	if runs() == 0 {
+		t.Fatalf("%d events %v apart over %v made no run", sent, debounce/5, 5*MaxDebounceFactor*debounce)
+	}
+	t.Logf("the run started after %d events of a steady stream", sent)
+}
+
+// TestHookReceiptsAreNotLoggedAtInfo: a flood of hook deliveries leaves no info line per
+// delivery (they are counted in /status and metrics; the lines are at debug).
+func TestHookReceiptsAreNotLoggedAtInfo(t *testing.T) {
+	var out syncBuffer
+	log, err := logging.New(config.Log{Level: "info", Format: "json"}, &out, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, _ := hookRuns(t, func(o *Options) { o.Logger = log })
+	before := strings.Count(out.String(), "\n")
+	for range 50 {
+		h.do(http.MethodPost, "/hooks/minio", hookToken, `{"api":{"name":"SetConfigKV"},"userAgent":"mc"}`)
+		h.do(http.MethodPost, "/hooks/authentik", hookToken, akNotification("model_updated", "authentik_core", "group", "Mozilla/5.0"))
+	}
+	if st := h.status(); st.Events[SourceMinIO].Received != 50 || st.Events[SourceAuthentik].Received != 50 {
+		t.Fatalf("events received: %+v", st.Events)
+	}
+	if lines := strings.Count(out.String(), "\n") - before; lines > 10 {
+		t.Errorf("100 hook deliveries logged %d info lines:\n%s", lines, out.String())
+	}
+}

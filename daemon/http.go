@@ -125,12 +125,7 @@ func (d *Daemon) authorized(limit int64, next http.Handler) http.Handler {
 			writeJSON(w, http.StatusForbidden, map[string]any{"error": "POST endpoints are disabled: no http.hook_token is configured"})
 			return
 		}
-		// "Bearer <token>", or the bare token: MinIO's audit_webhook auth_token is sent as
-		// configured by some versions and with a "Bearer " prefix by others.
-		got := r.Header.Get("Authorization")
-		if rest, ok := strings.CutPrefix(got, "Bearer "); ok {
-			got = rest
-		}
+		got := bearerToken(r.Header.Get("Authorization"))
 		want := sha256.Sum256([]byte(token.Reveal()))
 		have := sha256.Sum256([]byte(got))
 		if got == "" || subtle.ConstantTimeCompare(want[:], have[:]) != 1 {
@@ -145,6 +140,17 @@ func (d *Daemon) authorized(limit int64, next http.Handler) http.Handler {
 		r.Body = http.MaxBytesReader(w, r.Body, limit)
 		next.ServeHTTP(w, r)
 	})
+}
+
+// bearerToken is the token of an Authorization header: "Bearer <token>", the scheme in
+// any case (RFC 7235), or the bare token: MinIO's audit_webhook auth_token is sent as
+// configured by some versions and with a "Bearer " prefix by others.
+func bearerToken(header string) string {
+	scheme, rest, ok := strings.Cut(header, " ")
+	if ok && strings.EqualFold(scheme, "Bearer") {
+		return strings.TrimLeft(rest, " ")
+	}
+	return header
 }
 
 // drain reads the whole (limited) body.

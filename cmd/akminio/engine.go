@@ -29,15 +29,16 @@ func newEngine(cfg *config.Config, log *zap.Logger) (*reconcile.Engine, error) {
 	return reconcile.NewEngine(cfg, ak, mc, log)
 }
 
-// markUserAgent adds "akminio/<version>" to the User-Agent of akminio's MinIO admin
-// requests. MinIO's audit log records it, so the daemon's /hooks/minio knows akminio's own
-// writes and does not run again for them. SigV4 does not sign the User-Agent.
+// markUserAgent puts "akminio/<version>" in front of the User-Agent of akminio's MinIO
+// admin requests. MinIO's audit log records it, so the daemon's /hooks/minio knows
+// akminio's own writes (by that prefix) and does not run again for them. SigV4 does not
+// sign the User-Agent.
 func markUserAgent(next http.RoundTripper) http.RoundTripper {
 	v, _ := buildVersion()
 	mark := daemon.OwnUserAgent + v
 	return roundTripFunc(func(r *http.Request) (*http.Response, error) {
 		r = r.Clone(r.Context())
-		r.Header.Set("User-Agent", strings.TrimSpace(r.Header.Get("User-Agent")+" "+mark))
+		r.Header.Set("User-Agent", strings.TrimSpace(mark+" "+r.Header.Get("User-Agent")))
 		return next.RoundTrip(r)
 	})
 }
