@@ -39,7 +39,7 @@ type loopState struct {
 	stopping     bool
 	debounce     *time.Timer
 	debounceC    <-chan time.Time
-	burstStart   time.Time // the first hook event the debounce timer waits for; zero: none
+	burstStart   time.Time     // the first hook event the debounce timer waits for; zero: none
 	workFinished chan *outcome // nil outcome: an exclusive job finished
 }
 
