@@ -111,6 +111,8 @@ type Options struct {
 	// StuckGrace is how long past RunTimeout work may take before the loop counts as stuck
 	// (/healthz 503, no more watchdog pings); 0: 30 s.
 	StuckGrace time.Duration
+	// MaxConnections bounds the HTTP connections served at once; 0: DefaultMaxConnections.
+	MaxConnections int
 	// Heartbeat is how often the idle run loop wakes to prove it is alive (/healthz); 0: 2 s.
 	// The systemd watchdog has its own ticker in the loop, at half WATCHDOG_USEC.
 	Heartbeat time.Duration
@@ -215,6 +217,9 @@ func setDefaults(o *Options) {
 	}
 	if o.StuckGrace <= 0 {
 		o.StuckGrace = 30 * time.Second
+	}
+	if o.MaxConnections <= 0 {
+		o.MaxConnections = DefaultMaxConnections
 	}
 	if o.Now == nil {
 		o.Now = time.Now

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -248,5 +250,101 @@ func TestHookReceiptsAreNotLoggedAtInfo(t *testing.T) {
 	}
 	if lines := strings.Count(out.String(), "\n") - before; lines > 10 {
 		t.Errorf("100 hook deliveries logged %d info lines:\n%s", lines, out.String())
+	}
+}
+
+// TestWaitingReconcileHasItsOwnDeadline: POST /reconcile?wait=true waits for the run up to
+// waitBudget (two runs' worth of RunTimeout + StuckGrace), then answers 504 and says where
+// to look; it does not hang with a run that never ends.
+func TestWaitingReconcileHasItsOwnDeadline(t *testing.T) {
+	release := make(chan struct{})
+	r := &fakeRunner{ApplyFunc: func(context.Context) (*reconcile.Result, error) {
+		<-release // a run that ignores its deadline
+		return inSync(), nil
+	}}
+	h := start(t, Options{NewRunner: func(*config.Config) (Runner, error) { return r, nil },
+		RunTimeout: 100 * time.Millisecond, StuckGrace: 100 * time.Millisecond})
+	t.Cleanup(func() { close(release) }) // before the harness stops the daemon
+	c := &http.Client{Timeout: 20 * time.Second}
+	req, _ := http.NewRequest(http.MethodPost, h.url+"/reconcile?wait=true", nil)
+	req.Header.Set("Authorization", "Bearer "+hookToken)
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatalf("POST /reconcile?wait=true with a run that never ends: %v", err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusGatewayTimeout || !strings.Contains(string(body), "the run did not finish within 400ms; it goes on: see /status") {
+		t.Errorf("answer %d %s, want 504 naming the wait budget", resp.StatusCode, body)
+	}
+}
+
+// TestWriteTimeoutCutsASlowAnswer: writeTimeout bounds the writing of an answer.
+func TestWriteTimeoutCutsASlowAnswer(t *testing.T) {
+	srv := httptest.NewServer(writeTimeout(50*time.Millisecond, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(300 * time.Millisecond)
+		_, _ = w.Write([]byte("too late"))
+	})))
+	defer srv.Close()
+	resp, err := http.Get(srv.URL)
+	if err == nil {
+		body, rerr := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if rerr == nil {
+			t.Fatalf("an answer written after its write deadline arrived: %d %q", resp.StatusCode, body)
+		}
+	}
+}
+
+// TestHeaderSizeIsLimited: request headers over maxHeaderBytes are refused with 431.
+func TestHeaderSizeIsLimited(t *testing.T) {
+	h, _ := hookRuns(t, nil)
+	req, _ := http.NewRequest(http.MethodGet, h.url+"/healthz", nil)
+	req.Header.Set("X-Padding", strings.Repeat("a", 2*maxHeaderBytes))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
+		t.Errorf("a %d KiB header: %d, want 431", 2*maxHeaderBytes>>10, resp.StatusCode)
+	}
+}
+
+// TestConnectionsAreLimited: with MaxConnections held open by a client that sends
+// nothing, another client is not served until one of them closes.
+func TestConnectionsAreLimited(t *testing.T) {
+	const limit = 4
+	r := &fakeRunner{ApplyFunc: func(context.Context) (*reconcile.Result, error) { return inSync(), nil }}
+	h := start(t, Options{NewRunner: func(*config.Config) (Runner, error) { return r, nil }, MaxConnections: limit})
+	eventually(t, "the start run", func() bool { return h.runs(ResultInSync) == 1 })
+	get := func(timeout time.Duration) error {
+		c := &http.Client{Timeout: timeout, Transport: &http.Transport{DisableKeepAlives: true}}
+		resp, err := c.Get(h.url + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+		}
+		return err
+	}
+	if err := get(10 * time.Second); err != nil {
+		t.Fatalf("GET /healthz: %v", err)
+	}
+	var held []net.Conn
+	for range limit {
+		c, err := net.Dial("tcp", strings.TrimPrefix(h.url, "http://"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, c)
+	}
+	if err := get(500 * time.Millisecond); err == nil {
+		t.Errorf("served with %d connections held open", limit)
+	}
+	held[0].Close()
+	if err := get(10 * time.Second); err != nil {
+		t.Errorf("GET /healthz once a held connection closed: %v", err)
+	}
+	for _, c := range held[1:] {
+		c.Close()
 	}
 }
