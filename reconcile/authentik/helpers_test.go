@@ -34,7 +34,7 @@ type fixture struct {
 
 // newFixture starts a simulator behind an httptest server whose handler lets a test
 // interpose (setWrap) for faults the simulator has no knob for (a given page, a body).
-func newFixture(t *testing.T, opts ...Option) *fixture {
+func newFixture(t testing.TB, opts ...Option) *fixture {
 	t.Helper()
 	var (
 		vmu        sync.Mutex
@@ -92,7 +92,7 @@ func (f *fixture) writes() int {
 }
 
 // seedGroups creates groups named by name(i) for i in [0, n), four at a time.
-func (f *fixture) seedGroups(t *testing.T, n int, name func(int) string) map[string]string {
+func (f *fixture) seedGroups(t testing.TB, n int, name func(int) string) map[string]string {
 	t.Helper()
 	var mu sync.Mutex
 	pks := map[string]string{}
