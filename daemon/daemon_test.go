@@ -421,7 +421,7 @@ func TestHookBodies(t *testing.T) {
 	}{
 		{"/hooks/minio", audit("AttachDetachPolicyBuiltin", mc), http.StatusOK, true},
 		{"/hooks/minio", audit("AddCannedPolicy", mc), http.StatusOK, true},
-		{"/hooks/minio", audit("AddCannedPolicy", "MinIO (linux; amd64) madmin-go/v3.0.109 akminio/v1.2.3"), http.StatusOK, false},
+		{"/hooks/minio", audit("AddCannedPolicy", "akminio/v1.2.3 MinIO (linux; amd64) madmin-go/v3.0.109"), http.StatusOK, false},
 		{"/hooks/minio", audit("ListCannedPolicies", mc), http.StatusOK, false},
 		{"/hooks/authentik", `{"body":"model_updated: {'model': {'app': 'authentik_providers_oauth2'}}","severity":"notice",` +
 			`"user_email":"ops@example.com","user_username":"ops","event_user_email":null,"event_user_username":null}`, http.StatusAccepted, true},
