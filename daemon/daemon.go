@@ -41,6 +41,8 @@ const (
 	DefaultShutdownTimeout = 30 * time.Second
 	// DefaultAlertResend is how often active Alertmanager alerts are sent again.
 	DefaultAlertResend = time.Minute
+	// DefaultTransientAlertAfter is how many transient failures in a row alert.
+	DefaultTransientAlertAfter = 3
 )
 
 // Runner is the part of the reconcile engine the daemon drives; *reconcile.Engine implements it.
@@ -113,6 +115,10 @@ type Options struct {
 	StuckGrace time.Duration
 	// MaxConnections bounds the HTTP connections served at once; 0: DefaultMaxConnections.
 	MaxConnections int
+	// TransientAlertAfter is how many transient failures in a row (reconcile.IsTransient)
+	// it takes before one alerts; 0: DefaultTransientAlertAfter. A terminal failure alerts at
+	// once.
+	TransientAlertAfter int
 	// Heartbeat is how often the idle run loop wakes to prove it is alive (/healthz); 0: 2 s.
 	// The systemd watchdog has its own ticker in the loop, at half WATCHDOG_USEC.
 	Heartbeat time.Duration
@@ -149,6 +155,7 @@ type Daemon struct {
 	runStart    time.Time // start of what runs
 	rotatedAt   time.Time // state.json secret_rotated_at
 	sched       *scheduler
+	failures    failureStreak // touched by the run loop only (finish)
 	feeds       feedState
 	addr        net.Addr
 }
@@ -214,6 +221,9 @@ func setDefaults(o *Options) {
 	}
 	if o.AlertResend <= 0 {
 		o.AlertResend = DefaultAlertResend
+	}
+	if o.TransientAlertAfter <= 0 {
+		o.TransientAlertAfter = DefaultTransientAlertAfter
 	}
 	if o.StuckGrace <= 0 {
 		o.StuckGrace = 30 * time.Second

@@ -10,6 +10,8 @@ import (
 	"unicode/utf8"
 
 	api "goauthentik.io/api/v3"
+
+	"github.com/akminio/akminio/reconcile"
 )
 
 // bodyPolicy says how much of an error response's body may go into an error message.
@@ -47,10 +49,19 @@ func callError(what string, resp *http.Response, err error, p bodyPolicy) error 
 			return fmt.Errorf("%s: %s: response does not match authentik's API: %s", what, status, gen.Error())
 		}
 	}
+	if resp != nil && (resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500) {
+		// The retry transport has retried it already: transient, the next run may pass.
+		return reconcile.Transient(plainCallError(what, status, gen.Body(), p))
+	}
 	if resp != nil && (resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden) {
 		return fmt.Errorf("%s: %s: the token was refused (check authentik.token)", what, status)
 	}
-	if detail := bodyDetail(gen.Body(), p); detail != "" {
+	return plainCallError(what, status, gen.Body(), p)
+}
+
+// plainCallError is "<what>: <status>[: <detail of the body>]".
+func plainCallError(what, status string, body []byte, p bodyPolicy) error {
+	if detail := bodyDetail(body, p); detail != "" {
 		return fmt.Errorf("%s: %s: %s", what, status, detail)
 	}
 	return fmt.Errorf("%s: %s", what, status)

@@ -168,6 +168,9 @@ func (a *Adapter) do(ctx context.Context, call func(context.Context) error) erro
 			return nil
 		}
 		if attempt+1 >= a.attempts || !retryable(err) || ctx.Err() != nil || stillStarting(err) {
+			if busy(err) {
+				return reconcile.Transient(err)
+			}
 			return err
 		}
 		wait := a.backoff << attempt
@@ -221,8 +224,22 @@ func (s *statusRecorder) RoundTrip(r *http.Request) (*http.Response, error) {
 // refused connection (MinIO restarting), a network error or a per-request timeout. The
 // caller checks its own context separately.
 func retryable(err error) bool {
-	if errors.Is(err, ErrNotReady) || errors.Is(err, syscall.ECONNREFUSED) ||
-		errors.Is(err, context.DeadlineExceeded) {
+	if busy(err) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, context.DeadlineExceeded) {
+		return true
+	}
+	var resp madmin.ErrorResponse
+	if errors.As(err, &resp) {
+		return false
+	}
+	var netErr net.Error
+	return errors.As(err, &netErr)
+}
+
+// busy reports an answer that says MinIO cannot serve the request now (not ready, 429,
+// 5xx): after the retries, a transient error (see reconcile.Transient). A network error
+// is not: a MinIO that does not answer at all alerts at once.
+func busy(err error) bool {
+	if errors.Is(err, ErrNotReady) {
 		return true
 	}
 	var resp madmin.ErrorResponse
@@ -235,8 +252,7 @@ func retryable(err error) bool {
 		// Non-JSON answers (a proxy in front of MinIO) carry the HTTP status as Code.
 		return strings.HasPrefix(resp.Code, "5") || strings.HasPrefix(resp.Code, "429")
 	}
-	var netErr net.Error
-	return errors.As(err, &netErr)
+	return false
 }
 
 // notReady turns MinIO's "not initialized" answers into ErrNotReady, keeping the cause.

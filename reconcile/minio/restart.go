@@ -14,6 +14,7 @@ import (
 	madmin "github.com/minio/madmin-go/v3"
 
 	"github.com/akminio/akminio/internal/httplimit"
+	"github.com/akminio/akminio/reconcile"
 )
 
 // Restart restarts MinIO (ServiceRestartV2) and waits, bounded by ctx, until the new
@@ -44,7 +45,7 @@ func (a *Adapter) Restart(ctx context.Context) error {
 	}
 	a.transport.CloseIdleConnections() // never ask the old process again
 	if err := a.waitReady(ctx); err != nil {
-		return fmt.Errorf("minio: restart: MinIO did not get ready again (it waits for the OpenID provider at config_url to answer before it loads IAM): %w", err)
+		return reconcile.Transient(fmt.Errorf("minio: restart: MinIO did not get ready again (it waits for the OpenID provider at config_url to answer before it loads IAM): %w", err))
 	}
 	return nil
 }
