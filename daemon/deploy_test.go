@@ -100,7 +100,7 @@ func TestPrometheusRules(t *testing.T) {
 		t.Fatalf("promtool check rules: %v\n%s", err, out)
 	}
 	data, _ := os.ReadFile(rules)
-	for _, metric := range []string{"akminio_drift_items", `akminio_reconcile_runs_total{result="error"}`,
+	for _, metric := range []string{"akminio_drift_items", `akminio_reconcile_runs_total{result=~"error|transient"}`,
 		"akminio_last_success_timestamp_seconds", "akminio_minio_restart_pending", "akminio_backend_up",
 		"akminio_client_secret_rotated_timestamp_seconds"} {
 		if !strings.Contains(string(data), metric) {
