@@ -8,7 +8,6 @@ import (
 	"testing"
 
 	"github.com/akminio/akminio/internal/aksim"
-	"github.com/akminio/akminio/reconcile"
 	"github.com/akminio/akminio/reconcile/access"
 	"github.com/akminio/akminio/reconcile/adopt"
 )
@@ -118,14 +117,7 @@ func BenchmarkAccessAll(b *testing.B) {
 	const users = 40
 	f := newFixture(b)
 	d := desired()
-	st, err := f.ad.Observe(context.Background(), d)
-	if err != nil {
-		b.Fatal(err)
-	}
-	obs := &reconcile.Observed{Authentik: st}
-	if err := f.ad.Apply(context.Background(), d, obs, fromNothing(), nil); err != nil {
-		b.Fatal(err)
-	}
+	f.applyFromNothing(b, d)
 	if _, err := f.sim.AddGroup("Minio interns", "Minio users"); err != nil {
 		b.Fatal(err)
 	}

@@ -175,7 +175,7 @@ func fromNothing() []reconcile.Change {
 
 // applyFromNothing observes a fresh simulator, applies fromNothing and returns the
 // observation as Apply left it.
-func (f *fixture) applyFromNothing(t *testing.T, d *reconcile.Desired) *reconcile.Observed {
+func (f *fixture) applyFromNothing(t testing.TB, d *reconcile.Desired) *reconcile.Observed {
 	t.Helper()
 	ctx := context.Background()
 	st, err := f.ad.Observe(ctx, d)
