@@ -265,7 +265,9 @@ func TestRandomChainsAreEquivalent(t *testing.T) {
 	pols := []string{"consoleAdmin", "readonly", "readwrite", "diagnostics", "p-1"}
 	tests := []func(g string) string{
 		func(g string) string { return fmt.Sprintf("ak_is_group_member(request.user, name=%s)", pyLit(g)) },
-		func(g string) string { return fmt.Sprintf("request.user.all_groups().filter(name=%s).exists()", pyLit(g)) },
+		func(g string) string {
+			return fmt.Sprintf("request.user.all_groups().filter(name=%s).exists()", pyLit(g))
+		},
 		func(g string) string { return fmt.Sprintf("ak_is_group_member(user, name=%s)", pyLit(g)) },
 	}
 	result := func() string {
