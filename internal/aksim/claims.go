@@ -1,6 +1,7 @@
 package aksim
 
 import (
+	"cmp"
 	"context"
 	"slices"
 	"strconv"
@@ -25,7 +26,7 @@ type claimInput struct {
 	provider map[string]any // what expressions see as provider
 	p        map[string]any // the provider's stored fields
 	slug     string         // the provider's application, "" if none
-	mappings []mappingSnap  // ordered by name, as authentik evaluates them
+	mappings []mappingSnap  // ordered by scope_name, as authentik evaluates them
 	key      *keyMaterial   // nil: tokens are HS256 with the client secret
 }
 
@@ -50,7 +51,13 @@ func (st *store) snapshotClaims(p *record, userPK int, scopes []string) *claimIn
 		}
 		in.mappings = append(in.mappings, mappingSnap{str(m.f["name"]), str(m.f["scope_name"]), str(m.f["expression"])})
 	}
-	slices.SortStableFunc(in.mappings, func(a, b mappingSnap) int { return strings.Compare(a.name, b.name) })
+	// authentik evaluates and merges a provider's mappings ordered by scope_name
+	// (providers/oauth2/views/userinfo.py get_claims, ScopeMapping...order_by("scope_name"));
+	// the discovery document lists scopes in that order too (views/provider.py). Among
+	// mappings of one scope the database decides; the simulator takes the name.
+	slices.SortStableFunc(in.mappings, func(a, b mappingSnap) int {
+		return cmp.Or(strings.Compare(a.scope, b.scope), strings.Compare(a.name, b.name))
+	})
 	if k := str(p.f["signing_key"]); k != "" {
 		in.key = st.keys[k]
 	}

@@ -261,6 +261,9 @@ func (s *Server) mappingsList(c *call) (int, any) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	managed := c.r.URL.Query()["managed"]
+	if code, body := st.checkManagedFilter(managed); code != 0 {
+		return code, body
+	}
 	var out []*record
 	for _, m := range sorted(st.mappings, func(r *record) string { return str(r.f["scope_name"]) + "\x00" + str(r.f["name"]) }) {
 		if !fieldFilters(c, m, "name", "scope_name") {
@@ -278,6 +281,27 @@ func (s *Server) mappingsList(c *call) (int, any) {
 		out = append(out, m)
 	}
 	return paginate(c, out, renderMapping)
+}
+
+// checkManagedFilter validates ?managed= as authentik does: the filter is an
+// AllValuesMultipleFilter (authentik/core/api/property_mappings.py,
+// PropertyMappingFilterSet, which providers/oauth2/api/scopes.py's
+// ScopeMappingFilter extends), a multiple-choice filter whose choices are the
+// managed values present, so a value no mapping has is a 400 naming the first
+// such value in Django's words, not an empty list. Callers hold st.mu.
+func (st *store) checkManagedFilter(values []string) (int, any) {
+	present := map[string]bool{}
+	for _, m := range st.mappings {
+		if v, ok := m.f["managed"].(string); ok {
+			present[v] = true
+		}
+	}
+	for _, v := range values {
+		if !present[v] {
+			return errField("managed", "Select a valid choice. "+v+" is not one of the available choices.")
+		}
+	}
+	return 0, nil
 }
 
 func (s *Server) mappingsRetrieve(c *call) (int, any) {

@@ -2,6 +2,8 @@ package authentik
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -80,7 +82,9 @@ func (a *Adapter) observeGroups(ctx context.Context, names []string) (map[string
 }
 
 // builtinScopes finds the managed mapping of each scope in one call (the managed filter
-// takes several values). A missing one is an error naming it.
+// takes several values). A missing one is an error naming it: authentik answers a managed
+// value that no mapping has with a 400 (its filter's choices are the values present), an
+// older or lenient server with a shorter list; both give the same message.
 func (a *Adapter) builtinScopes(ctx context.Context, scopes []string) (map[string]string, error) {
 	out := map[string]string{}
 	if len(scopes) == 0 {
@@ -93,6 +97,9 @@ func (a *Adapter) builtinScopes(ctx context.Context, scopes []string) (map[strin
 	found, err := a.listScopeMappings(ctx, "authentik: list built-in scope mappings", func(r api.ApiPropertymappingsProviderScopeListRequest) api.ApiPropertymappingsProviderScopeListRequest {
 		return r.Managed(managed)
 	})
+	if i, ok := unknownManaged(err, managed); ok {
+		return nil, builtinNotFound(scopes[i], managed[i])
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -105,11 +112,41 @@ func (a *Adapter) builtinScopes(ctx context.Context, scopes []string) (map[strin
 	for i, s := range scopes {
 		pk, ok := byManaged[managed[i]]
 		if !ok {
-			return nil, fmt.Errorf("authentik: built-in scope mapping for scope %q (managed %q) not found", s, managed[i])
+			return nil, builtinNotFound(s, managed[i])
 		}
 		out[s] = pk
 	}
 	return out, nil
+}
+
+func builtinNotFound(scope, managed string) error {
+	return fmt.Errorf("authentik: built-in scope mapping for scope %q (managed %q) not found", scope, managed)
+}
+
+// unknownManaged finds which of the managed values a list error refuses: authentik's
+// managed filter is a multiple-choice filter whose choices are the values present
+// (authentik/core/api/property_mappings.py, AllValuesMultipleFilter), so an unknown value
+// is a 400 {"managed": ["Select a valid choice. <value> is not one of the available
+// choices."]} naming the first such value, as Django words it.
+func unknownManaged(err error, managed []string) (int, bool) {
+	var gen *api.GenericOpenAPIError
+	if err == nil || !errors.As(err, &gen) {
+		return 0, false
+	}
+	var body struct {
+		Managed []string `json:"managed"`
+	}
+	if json.Unmarshal(gen.Body(), &body) != nil {
+		return 0, false
+	}
+	for _, msg := range body.Managed {
+		for i, m := range managed {
+			if msg == "Select a valid choice. "+m+" is not one of the available choices." {
+				return i, true
+			}
+		}
+	}
+	return 0, false
 }
 
 // scopeMapping finds akminio's scope mapping by its exact name; nil when missing.
