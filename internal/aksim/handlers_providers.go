@@ -232,7 +232,10 @@ func (s *Server) providersPreviewUser(c *call) (int, any) {
 	}
 	var snap *claimInput
 	if p != nil && st.userByPK(forUser) != nil {
+		// The token's scope is every scope name of the provider and the copied
+		// request's user is the previewed user (providers/oauth2/api/providers.py).
 		snap = st.snapshotClaims(p, forUser, nil)
+		snap.requestUser = true
 	}
 	st.mu.Unlock()
 	if p == nil {

@@ -6,6 +6,8 @@ package aksim_test
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"testing"
 
@@ -80,4 +82,47 @@ func TestMappingsMergeInScopeNameOrder(t *testing.T) {
 	if got := fmt.Sprint(disc["scopes_supported"]); got != "[aaa zzz openid]" {
 		t.Errorf("scopes_supported = %s, want [aaa zzz openid]", got)
 	}
+}
+
+// TestPreviewUserIsIDTokenToDict: preview_user answers IDToken.to_dict()
+// (providers/oauth2/id_token.py: iss, sub, aud, exp, iat, auth_time, acr) plus the
+// merged mapping claims, nothing else; the token the mappings see has every scope name of
+// the provider, and http_request.user is the previewed user
+// (providers/oauth2/api/providers.py preview_user).
+func TestPreviewUserIsIDTokenToDict(t *testing.T) {
+	s := aksimtest.Start(t)
+	c := aksimtest.Client(s)
+	m := setupMinio(t, c)
+	alice, err := s.AddUser("alice", "alice@example.com")
+	must(t, err)
+	probe := createMapping(t, c, "probe", "probe",
+		`return {"token_scope": token.scope, "http_user": http_request.user.username}`)
+	attachMappings(t, c, m.provider.Pk, probe, builtinPK(t, c, "openid"))
+
+	got, _, err := c.ProvidersAPI.ProvidersOauth2PreviewUserRetrieve(context.Background(), m.provider.Pk).
+		ForUser(int32(alice)).Execute()
+	must(t, err)
+	keys := slices.Sorted(maps.Keys(got.Preview))
+	want := []string{"acr", "aud", "auth_time", "exp", "http_user", "iat", "iss", "sub", "token_scope"}
+	if !slices.Equal(keys, want) {
+		t.Errorf("preview keys %v, want %v (IDToken.to_dict plus the mapping's)", keys, want)
+	}
+	if fmt.Sprint(got.Preview["token_scope"]) != "[openid probe]" {
+		t.Errorf("token.scope = %v, want every scope name of the provider [openid probe]", got.Preview["token_scope"])
+	}
+	if got.Preview["http_user"] != "alice" {
+		t.Errorf("http_request.user.username = %q, want the previewed user alice", got.Preview["http_user"])
+	}
+}
+
+// builtinPK returns the pk of the managed mapping of a built-in scope.
+func builtinPK(t *testing.T, c *api.APIClient, scope string) string {
+	t.Helper()
+	l, _, err := c.PropertymappingsAPI.PropertymappingsProviderScopeList(context.Background()).
+		Managed([]string{"goauthentik.io/providers/oauth2/scope-" + scope}).Execute()
+	must(t, err)
+	if len(l.Results) != 1 {
+		t.Fatalf("built-in mapping of scope %q: %d results", scope, len(l.Results))
+	}
+	return l.Results[0].Pk
 }

@@ -4,7 +4,8 @@ Everything arrives as one JSON document on stdin and leaves as one JSON document
 no data is ever interpolated into code. Standard library only.
 
 Request:  {"mode": "compile" | "evaluate",
-           "items": [{"expression": str, "user": null | {...}, "provider": {...} | null}]}
+           "items": [{"expression": str, "user": null | {...}, "provider": {...} | null,
+                      "scopes": [str] | null, "request_user": bool}]}
 Response: {"results": [{"ok": true, "value": ...}
                        | {"ok": false, "error": {"kind", "type", "message", "line"}}]}
 
@@ -404,11 +405,16 @@ def context_for(item):
     anonymous = item.get("user") is None
     user = User(ANONYMOUS if anonymous else item["user"])
     provider = Record(item.get("provider") or {})
+    # preview_user copies the request and sets its user to the previewed one
+    # (providers/oauth2/api/providers.py); at the token and discovery endpoints nobody is
+    # logged in.
+    http_user = user if item.get("request_user") and not anonymous else DjangoAnonymousUser()
     http_request = Record({"method": "GET", "path": "", "GET": {}, "POST": {}, "headers": {},
-                           "META": {}, "user": DjangoAnonymousUser()})
+                           "META": {}, "user": http_user})
     kwargs = {"provider": provider}
     if not anonymous:  # a token exists only when one is being issued
-        kwargs["token"] = Record({"user": user, "provider": provider, "scope": []})
+        kwargs["token"] = Record({"user": user, "provider": provider,
+                                  "scope": list(item.get("scopes") or [])})
     req = PolicyRequest(user, http_request, Record({"name": FILENAME}), dict(kwargs))
     return {"user": user, "http_request": http_request, "request": req, **kwargs}
 

@@ -47,6 +47,13 @@ const perItemTimeout = 50 * time.Millisecond
 type Input struct {
 	User     *User          // nil = anonymous (as authentik's discovery endpoint)
 	Provider map[string]any // the provider's fields, readable as provider.<key>
+	// Scopes is token.scope, the scopes of the token being issued (BaseGrantModel.scope
+	// splits its _scope on spaces); unused without a User, where there is no token.
+	Scopes []string
+	// RequestUser makes http_request.user the User, as preview_user's copied request is
+	// (providers/oauth2/api/providers.py sets new_request.user = for_user). Otherwise it is
+	// Django's AnonymousUser, as at the token endpoint, where the client calls.
+	RequestUser bool
 }
 
 // User is an authentik user as expressions see it (request.user and user).
@@ -118,9 +125,11 @@ func EvaluateMany(ctx context.Context, jobs []Job) ([]Result, error) {
 }
 
 type wireItem struct {
-	Expression string         `json:"expression"`
-	User       *User          `json:"user"`
-	Provider   map[string]any `json:"provider"`
+	Expression  string         `json:"expression"`
+	User        *User          `json:"user"`
+	Provider    map[string]any `json:"provider"`
+	Scopes      []string       `json:"scopes"`
+	RequestUser bool           `json:"request_user"`
 }
 
 type wireRequest struct {
@@ -145,7 +154,9 @@ func run(ctx context.Context, mode string, jobs []Job) ([]Result, error) {
 	}
 	req := wireRequest{Mode: mode, Items: make([]wireItem, len(jobs))}
 	for i, j := range jobs {
-		req.Items[i] = wireItem{Expression: j.Expression, User: j.Input.User, Provider: j.Input.Provider}
+		in := j.Input
+		req.Items[i] = wireItem{Expression: j.Expression, User: in.User, Provider: in.Provider,
+			Scopes: in.Scopes, RequestUser: in.RequestUser}
 	}
 	stdin, err := json.Marshal(req)
 	if err != nil {

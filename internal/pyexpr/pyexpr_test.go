@@ -241,3 +241,23 @@ func TestDirectGroupsOnly(t *testing.T) {
 		t.Errorf("got %#v, want %#v", got, want)
 	}
 }
+
+// TestTokenScopeAndRequestUser: token.scope is the token's scopes, and http_request.user
+// is the user only when the caller says so (preview_user), Django's AnonymousUser
+// otherwise (the token endpoint).
+func TestTokenScopeAndRequestUser(t *testing.T) {
+	const expr = `return [token.scope, http_request.user.username, http_request.user.is_authenticated]`
+	res, err := EvaluateMany(context.Background(), []Job{
+		{expr, Input{User: userIn(), Scopes: []string{"openid", "minio"}, RequestUser: true}},
+		{expr, Input{User: userIn()}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := [][]any{{[]any{"openid", "minio"}, "alice", true}, {[]any{}, "", false}}
+	for i, r := range res {
+		if r.Err != nil || !reflect.DeepEqual(r.Value, []any(want[i])) {
+			t.Errorf("job %d: got %#v, %v; want %#v", i, r.Value, r.Err, want[i])
+		}
+	}
+}
