@@ -5,6 +5,7 @@ package aksim_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"maps"
 	"slices"
@@ -125,4 +126,64 @@ func builtinPK(t *testing.T, c *api.APIClient, scope string) string {
 		t.Fatalf("built-in mapping of scope %q: %d results", scope, len(l.Results))
 	}
 	return l.Results[0].Pk
+}
+
+// TestSaveTimeValidation: what authentik refuses when a mapping or provider is saved.
+//   - scope_name must not contain a space (providers/oauth2/api/scopes.py, no_space);
+//   - a regex-mode redirect URI must compile with Python's re, and matching_mode is a
+//     ChoiceField (providers/oauth2/api/providers.py);
+//   - an expression that does not compile reads "Expression Syntax Error: ..." with the
+//     instance's name as file name (common/expression/evaluator.py validate).
+func TestSaveTimeValidation(t *testing.T) {
+	s := aksimtest.Start(t)
+	c := aksimtest.Client(s)
+	m := setupMinio(t, c)
+	provider := fmt.Sprintf("/api/v3/providers/oauth2/%d/", m.provider.Pk)
+	uris := func(mode, url string) map[string]any {
+		return map[string]any{"redirect_uris": []any{
+			map[string]any{"matching_mode": "strict", "url": "http://127.0.0.1:9001/oauth_callback"},
+			map[string]any{"matching_mode": mode, "url": url}}}
+	}
+	mapping := createMapping(t, c, "stored name", "minio", "return None")
+	for _, tc := range []struct {
+		name, method, path string
+		body               map[string]any
+		want               string // JSON of the 400 body ("…": Python's own words), or "" for a 2xx
+	}{
+		{"scope_name with a space", "POST", "/api/v3/propertymappings/provider/scope/",
+			map[string]any{"name": "spaced", "scope_name": "minio policy", "expression": "return None"},
+			`{"scope_name":["Value must not contain spaces."]}`},
+		{"scope_name with a space on update", "PATCH", "/api/v3/propertymappings/provider/scope/" + mapping + "/",
+			map[string]any{"scope_name": "a b"}, `{"scope_name":["Value must not contain spaces."]}`},
+		{"regex that does not compile", "PATCH", provider, uris("regex", "**"),
+			`{"redirect_uris":["Invalid Regex Pattern: **"]}`},
+		// Python's re has lookahead, which Go's regexp lacks: Python decides.
+		{"regex only Python compiles", "PATCH", provider, uris("regex", `https://(?!evil)\w+\.example/cb`), ""},
+		{"matching_mode outside the choices", "PATCH", provider, uris("fuzzy", "http://x/"),
+			`{"redirect_uris":[{},{"matching_mode":["\"fuzzy\" is not a valid choice."]}]}`},
+		{"syntax error on create", "POST", "/api/v3/propertymappings/provider/scope/",
+			map[string]any{"name": "broken", "scope_name": "minio", "expression": "return {"},
+			`{"expression":["Expression Syntax Error: … (None, line 2)"]}`},
+		{"syntax error on update names the mapping", "PATCH", "/api/v3/propertymappings/provider/scope/" + mapping + "/",
+			map[string]any{"name": "new name", "expression": "return {"},
+			`{"expression":["Expression Syntax Error: … (stored name, line 2)"]}`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, body := rawCall(t, s, tc.method, tc.path, tc.body)
+			got, _ := json.Marshal(body)
+			if tc.want == "" {
+				if code >= 300 {
+					t.Fatalf("got %d %s, want success", code, got)
+				}
+				return
+			}
+			ok := string(got) == tc.want
+			if prefix, suffix, found := strings.Cut(tc.want, "…"); found {
+				ok = len(got) > len(prefix)+len(suffix) && strings.HasPrefix(string(got), prefix) && strings.HasSuffix(string(got), suffix)
+			}
+			if code != 400 || !ok {
+				t.Fatalf("got %d %s, want 400 %s", code, got, tc.want)
+			}
+		})
+	}
 }

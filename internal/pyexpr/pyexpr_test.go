@@ -261,3 +261,22 @@ func TestTokenScopeAndRequestUser(t *testing.T) {
 		}
 	}
 }
+
+// TestSaveTimeChecks: a syntax error names the file authentik compiles with (the
+// mapping's name on update), and regexes are Python's (lookahead compiles, "**" not).
+func TestSaveTimeChecks(t *testing.T) {
+	err := CompileNamed(context.Background(), "return (", "OIDC-Scope-minio")
+	if !errors.Is(err, ErrSyntax) || !strings.HasSuffix(err.Error(), "(OIDC-Scope-minio, line 2)") {
+		t.Errorf("CompileNamed: %v, want a syntax error naming OIDC-Scope-minio, line 2", err)
+	}
+	if err := Compile(context.Background(), "return ("); err == nil || !strings.HasSuffix(err.Error(), "(None, line 2)") {
+		t.Errorf("Compile: %v, want a syntax error naming None, line 2", err)
+	}
+	bad, err := FirstInvalidRegex(context.Background(), []string{`^https://(?!evil)\w+/$`, "**", "("})
+	if err != nil || bad != 1 {
+		t.Errorf("FirstInvalidRegex = %d, %v; want 1", bad, err)
+	}
+	if bad, err := FirstInvalidRegex(context.Background(), []string{"a+"}); err != nil || bad != -1 {
+		t.Errorf("FirstInvalidRegex(valid) = %d, %v; want -1", bad, err)
+	}
+}
