@@ -9,8 +9,8 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
-	api "goauthentik.io/api/v3"
 	"github.com/minio/minio-go/v7"
+	api "goauthentik.io/api/v3"
 
 	"github.com/akminio/akminio/internal/aksim"
 	"github.com/akminio/akminio/internal/aksim/aksimtest"
