@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 
 	api "goauthentik.io/api/v3"
 	"golang.org/x/sync/errgroup"
@@ -195,7 +196,7 @@ func (a *Adapter) provider(ctx context.Context, name string) (*reconcile.Observe
 	}
 	for _, p := range found {
 		if p.Name == name {
-			return observedProvider(&p), nil
+			return observedProvider(&p)
 		}
 	}
 	return nil, nil
@@ -316,12 +317,46 @@ func observedScopeMapping(m *api.ScopeMapping) *reconcile.ObservedScopeMapping {
 	}
 }
 
-func observedProvider(p *api.OAuth2Provider) *reconcile.ObservedProvider {
+// ErrSecretField: the provider API answered without client_secret. authentik releases
+// after 2026.5 move the secret into a separate Secret object (migrations
+// 0038_oauth2provider_secret and 0039_remove_oauth2provider__client_secret): the provider
+// then has "secret", the Secret's pk, and the value lives under /secrets/secrets/. Reading
+// such an answer as "no secret" would plan a wrong diff (and a rotation against nothing),
+// so akminio stops instead.
+var ErrSecretField = errors.New("the provider API has no client_secret field, which akminio needs")
+
+// providerSecret returns the provider's client secret, or ErrSecretField (naming the
+// fields the answer has instead, never their values) when the answer lacks client_secret.
+func providerSecret(p *api.OAuth2Provider) (config.Secret, error) {
+	if p.ClientSecret != nil {
+		return config.Secret(*p.ClientSecret), nil
+	}
+	var other []string
+	for k := range p.AdditionalProperties {
+		if strings.Contains(k, "secret") {
+			other = append(other, k)
+		}
+	}
+	slices.Sort(other)
+	instead := ""
+	if len(other) > 0 {
+		instead = " (it has " + strings.Join(other, ", ") + ")"
+	}
+	return "", fmt.Errorf("authentik: provider %q: %w%s: this authentik keeps client secrets in separate secret objects "+
+		"(authentik's migration 0038_oauth2provider_secret), which this akminio does not support",
+		p.Name, ErrSecretField, instead)
+}
+
+func observedProvider(p *api.OAuth2Provider) (*reconcile.ObservedProvider, error) {
+	secret, err := providerSecret(p)
+	if err != nil {
+		return nil, err
+	}
 	o := &reconcile.ObservedProvider{
 		PK:                p.Pk,
 		Name:              p.Name,
 		ClientID:          p.GetClientId(),
-		ClientSecret:      config.Secret(p.GetClientSecret()),
+		ClientSecret:      secret,
 		PropertyMappings:  slices.Clone(p.PropertyMappings),
 		SigningKey:        p.GetSigningKey(),
 		AuthorizationFlow: p.AuthorizationFlow,
@@ -339,7 +374,7 @@ func observedProvider(p *api.OAuth2Provider) *reconcile.ObservedProvider {
 		}
 		o.RedirectURIs = append(o.RedirectURIs, reconcile.RedirectURI{URL: r.Url, MatchingMode: string(r.MatchingMode)})
 	}
-	return o
+	return o, nil
 }
 
 func observedApplication(app *api.Application) *reconcile.ObservedApplication {
