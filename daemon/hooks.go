@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"go.uber.org/zap"
+
+	"github.com/akminio/akminio/reconcile"
 )
 
 // minioAdminCalls are the MinIO admin API calls (audit entries' api.name) that touch what
@@ -30,7 +32,7 @@ var minioAdminCalls = []string{
 // of madmin's (cmd/akminio's engine). authentik records it in each event and MinIO in each
 // audit entry; an entry whose user agent starts with it (exactly: "xakminio/1" is
 // somebody else) is akminio's own write. See isOwnUserAgent.
-const OwnUserAgent = "akminio/"
+const OwnUserAgent = reconcile.OwnUserAgent
 
 // isOwnUserAgent reports a user agent akminio sent: one that starts with OwnUserAgent.
 func isOwnUserAgent(ua string) bool { return strings.HasPrefix(ua, OwnUserAgent) }

@@ -76,9 +76,10 @@ func WithRetry(p RetryPolicy) Option { return func(o *options) { o.retry = p } }
 // unless its configuration says otherwise).
 func WithPageSize(n int32) Option { return func(o *options) { o.pageSize = n } }
 
-// WithUserAgent sets the User-Agent of every request (default "akminio"). authentik records
-// it in the events the requests cause, which is how the daemon knows its own writes.
-func WithUserAgent(ua string) Option { return func(o *options) { o.userAgent = ua } }
+// WithVersion sets the version in the User-Agent of every request (reconcile.UserAgent,
+// "akminio/<version>"; default: the module version). authentik records it in the events the
+// requests cause, which is how the daemon knows its own writes.
+func WithVersion(v string) Option { return func(o *options) { o.userAgent = reconcile.UserAgent(v) } }
 
 // WithConcurrency bounds how many requests Observe has in flight at once (default 4).
 func WithConcurrency(n int) Option { return func(o *options) { o.concurrency = n } }
@@ -86,7 +87,7 @@ func WithConcurrency(n int) Option { return func(o *options) { o.concurrency = n
 // New returns an Adapter for the authentik instance of cfg. It does not contact authentik;
 // Ping does.
 func New(cfg config.Authentik, opts ...Option) (*Adapter, error) {
-	o := options{retry: DefaultRetryPolicy, pageSize: DefaultPageSize, concurrency: DefaultConcurrency, userAgent: "akminio"}
+	o := options{retry: DefaultRetryPolicy, pageSize: DefaultPageSize, concurrency: DefaultConcurrency, userAgent: reconcile.UserAgent("")}
 	for _, opt := range opts {
 		opt(&o)
 	}

@@ -78,11 +78,18 @@ type Adapter struct {
 type Option func(*options)
 
 type options struct {
+	version  string
 	wrap     func(http.RoundTripper) http.RoundTripper
 	attempts int
 	backoff  time.Duration
 	poll     time.Duration
 }
+
+// WithVersion sets the version in the User-Agent mark every request carries
+// (reconcile.UserAgent; default: the module version). MinIO's audit log records it, so the
+// daemon's /hooks/minio knows akminio's own writes (by the reconcile.OwnUserAgent prefix).
+// SigV4 does not sign the User-Agent.
+func WithVersion(v string) Option { return func(o *options) { o.version = v } }
 
 // WithRoundTripper wraps the transport of the admin client (to count or trace requests).
 func WithRoundTripper(wrap func(http.RoundTripper) http.RoundTripper) Option {
@@ -134,6 +141,7 @@ func New(cfg config.MinIO, opts ...Option) (*Adapter, error) {
 	if o.wrap != nil {
 		rt = o.wrap(rt)
 	}
+	rt = markUserAgent(rt, reconcile.UserAgent(o.version)) // outermost: wrappers see it too
 	a.adm, err = madmin.NewWithOptions(u.Host, &madmin.Options{
 		Creds:     credentials.NewStaticV4(cfg.AccessKey.Reveal(), cfg.SecretKey.Reveal(), ""),
 		Secure:    secure,
@@ -144,6 +152,20 @@ func New(cfg config.MinIO, opts ...Option) (*Adapter, error) {
 	}
 	return a, nil
 }
+
+// markUserAgent puts mark in front of the User-Agent of every request (madmin's own follows).
+func markUserAgent(next http.RoundTripper, mark string) http.RoundTripper {
+	return roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		r = r.Clone(r.Context())
+		r.Header.Set("User-Agent", strings.TrimSpace(mark+" "+r.Header.Get("User-Agent")))
+		return next.RoundTrip(r)
+	})
+}
+
+// roundTripFunc is a function as an http.RoundTripper.
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
 // newTransport is madmin's default transport with our TLS settings.
 func newTransport(secure bool, tc *tls.Config) *http.Transport {
