@@ -13,8 +13,9 @@ import (
 	"github.com/akminio/akminio/reconcile/access"
 )
 
-func init() {
-	register(command{
+// applyCommand is the `apply` command.
+func applyCommand() command {
+	return command{
 		name:    "apply",
 		usage:   "[--output text|json] [--refuse-access-loss [--access-users canary|all]]",
 		summary: "observe, plan, repair once, verify (0 in sync, 1 failed, 2 drift left)",
@@ -51,7 +52,7 @@ func init() {
 				return exitOK
 			}
 		},
-	})
+	}
 }
 
 // applyJSON is apply's JSON output: the changes applied, then the drift left, in the plan

@@ -15,8 +15,9 @@ const (
 	exitDrift = 2 // plan: drift found; apply: drift left
 )
 
-func init() {
-	register(command{
+// planCommand is the `plan` command.
+func planCommand() command {
+	return command{
 		name:    "plan",
 		usage:   "[--output text|json] [--access [--access-users canary|all] [--access-limit N]]",
 		summary: "observe both sides, print the plan, change nothing (0 no drift, 2 drift, 1 could not observe)",
@@ -52,7 +53,7 @@ func init() {
 				return exitOK
 			}
 		},
-	})
+	}
 }
 
 // outputFlag defines --output for plan and apply.

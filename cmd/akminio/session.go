@@ -9,6 +9,7 @@ import (
 
 	"github.com/akminio/akminio/config"
 	"github.com/akminio/akminio/internal/logging"
+	"github.com/akminio/akminio/reconcile/rotate"
 )
 
 // session is what a running command gets: its streams, environment and config path, and
@@ -21,6 +22,9 @@ type session struct {
 	// scrubber holds the loaded secrets; use s.printf/s.errorf for anything that might
 	// carry text from a remote system, and s.logger for logs.
 	scrubber *logging.Scrubber
+	// rotationHooks, set only in binaries built with -tags akminio_testhooks (see
+	// rotationTestHooks), sets a rotation's fault hook and bounds from the environment.
+	rotationHooks func(environ []string, d *rotate.Deps)
 }
 
 // loadConfig loads and validates the config, printing warnings ("warning: key: ...") and
