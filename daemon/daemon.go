@@ -142,6 +142,9 @@ type Daemon struct {
 	closing   atomic.Bool  // set on shutdown: POST endpoints refuse
 	beat      atomic.Int64 // unix nanoseconds of the loop's last heartbeat; 0: not started
 	loopDone  chan struct{}
+	// jobsQueued counts the exclusive jobs the loop has taken in (queued behind the work
+	// going on); tests wait on it.
+	jobsQueued atomic.Int64
 
 	mu          sync.Mutex // guards the fields below
 	cfg         *config.Config

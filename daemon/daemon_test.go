@@ -47,9 +47,22 @@ func TestRunsNeverOverlapAndTriggersCoalesce(t *testing.T) {
 	wg.Wait()
 	close(release)
 	eventually(t, "two runs", func() bool { return h.runs(ResultInSync) == 2 })
-	time.Sleep(100 * time.Millisecond) // room for a wrong third run
+	// A third run still pending would start as the second ends, before the loop takes in
+	// any job: once a job has run, every run that was pending has started.
+	barrier := func() {
+		if err := h.d.Exclusive(context.Background(), "barrier", func(context.Context) error { return nil }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	barrier()
 	if got := calls.Load(); got != 2 {
 		t.Errorf("runs = %d, want 2 (start + one coalesced)", got)
+	}
+	// Positive control: a pending run is seen by the same barrier.
+	h.d.Trigger("control")
+	barrier()
+	if got := calls.Load(); got != 3 {
+		t.Errorf("runs after a trigger and the barrier = %d, want 3", got)
 	}
 	if got := maxActive.Load(); got != 1 {
 		t.Errorf("at most %d runs at once, want 1", got)
@@ -218,7 +231,10 @@ func TestExclusiveNeverOverlapsRuns(t *testing.T) {
 			return nil
 		})
 	}()
-	time.Sleep(50 * time.Millisecond)
+	eventually(t, "the job queued behind the run", func() bool { return h.d.jobsQueued.Load() == 1 })
+	if active.Load() != 1 {
+		t.Fatal("the job was not queued during the run")
+	}
 	close(release)
 	if err := <-errc; err != nil {
 		t.Fatal(err)
@@ -253,11 +269,11 @@ func TestStuckRunTurnsHealthzUnhealthy(t *testing.T) {
 // TestShutdownWaitsForRun: cancelling Run while a run is going lets it finish, refuses new
 // triggers, and returns nil.
 func TestShutdownWaitsForRun(t *testing.T) {
-	started := make(chan struct{})
+	started, release := make(chan struct{}), make(chan struct{})
 	var finished atomic.Bool
 	r := &fakeRunner{ApplyFunc: func(context.Context) (*reconcile.Result, error) {
 		close(started)
-		time.Sleep(300 * time.Millisecond)
+		<-release // the run cannot end before the shutdown has begun
 		finished.Store(true)
 		return inSync(), nil
 	}}
@@ -266,6 +282,7 @@ func TestShutdownWaitsForRun(t *testing.T) {
 	errc := make(chan error, 1)
 	go func() { errc <- h.stop() }()
 	eventually(t, "triggers refused", func() bool { return !h.d.Trigger("test") })
+	close(release)
 	if err := <-errc; err != nil {
 		t.Fatalf("Run returned %v", err)
 	}

@@ -83,6 +83,7 @@ func (d *Daemon) loop(runCtx context.Context, stop <-chan struct{}) {
 			}
 		case j := <-d.exclusive:
 			s.jobs = append(s.jobs, j)
+			d.jobsQueued.Add(1)
 		case o := <-s.workFinished:
 			s.running = false
 			d.setRunning("")
