@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/akminio/akminio/config"
+	"github.com/akminio/akminio/internal/statedir"
 	"github.com/akminio/akminio/reconcile"
 )
 
@@ -41,7 +42,7 @@ func TestLockHeldIsTransient(t *testing.T) {
 	rc := newReceiver(t)
 	cfg := testConfig(t)
 	cfg.Alerts.WebhookURL = rc.srv.URL + "/hook"
-	lock, err := reconcile.TryLock(cfg.StateDir, reconcile.RunLock)
+	lock, err := statedir.TryLock(cfg.StateDir, reconcile.RunLock)
 	if err != nil {
 		t.Fatal(err)
 	}

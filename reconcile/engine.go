@@ -15,6 +15,7 @@ import (
 
 	"github.com/akminio/akminio/config"
 	"github.com/akminio/akminio/internal/httplimit"
+	"github.com/akminio/akminio/internal/statedir"
 )
 
 // Engine observes both systems, plans, applies and verifies. RunOnce-style methods are the
@@ -197,7 +198,7 @@ func (e *Engine) DryRun(ctx context.Context) (*Result, error) {
 		return nil, e.timedOut(ctx, err)
 	}
 	if e.settlePending(obs) {
-		if lock, err := TryLock(e.StateDir, RunLock); err == nil {
+		if lock, err := statedir.TryLock(e.StateDir, RunLock); err == nil {
 			err = SaveState(e.StateDir, obs.State)
 			lock.Unlock()
 			if err != nil {
@@ -220,7 +221,7 @@ func (e *Engine) DryRun(ctx context.Context) (*Result, error) {
 func (e *Engine) Apply(ctx context.Context) (*Result, error) {
 	ctx, cancel := e.bound(ctx)
 	defer cancel()
-	lock, err := TryLock(e.StateDir, RunLock)
+	lock, err := statedir.TryLock(e.StateDir, RunLock)
 	if err != nil {
 		return nil, Transient(fmt.Errorf("another akminio apply is running: %w", err))
 	}

@@ -18,6 +18,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/akminio/akminio/config"
+	"github.com/akminio/akminio/internal/statedir"
 )
 
 // world is both remote systems as the fake adapters serve them. MinIO's identity_openid
@@ -362,7 +363,7 @@ func TestPlanDoesNotSaveStateUnderAnotherRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	lock, err := TryLock(e.StateDir, RunLock)
+	lock, err := statedir.TryLock(e.StateDir, RunLock)
 	if err != nil {
 		t.Fatal(err)
 	}
