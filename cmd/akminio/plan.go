@@ -8,6 +8,7 @@ import (
 	"io"
 
 	"github.com/akminio/akminio/reconcile"
+	"github.com/akminio/akminio/reconcile/render"
 )
 
 // Exit statuses of plan and apply (spec section 3).
@@ -86,9 +87,9 @@ func (s *session) writePlan(format string, p reconcile.Plan) error {
 	return s.writeScrubbed(func(w io.Writer) error {
 		switch format {
 		case "text":
-			return reconcile.WriteText(w, p)
+			return render.Text(w, p)
 		case "json":
-			return reconcile.WriteJSON(w, p)
+			return render.JSON(w, p)
 		default:
 			return fmt.Errorf("--output %q: want text or json", format)
 		}
