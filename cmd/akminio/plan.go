@@ -62,10 +62,10 @@ func outputFlag(fs *flag.FlagSet) *string {
 	return fs.String("output", "text", "output format: text or json")
 }
 
-// engine loads the config (secrets required), builds the logger and the engine; on failure
+// engine loads the config (secrets required, state_dir checked), builds the logger and the engine; on failure
 // it has printed why and returns the exit status.
 func (s *session) engine() (*reconcile.Engine, int) {
-	cfg, code := s.loadConfig(true)
+	cfg, code := s.loadStateConfig()
 	if cfg == nil {
 		return nil, code
 	}

@@ -29,7 +29,7 @@ func runCommand() command {
 // runDaemon wires the daemon: config, logger, a registry of its own, the engine factory,
 // SIGHUP for reloads. SIGTERM/SIGINT end ctx (see run in main.go); a clean shutdown exits 0.
 func runDaemon(ctx context.Context, s *session) int {
-	cfg, code := s.loadConfig(true)
+	cfg, code := s.loadStateConfig()
 	if cfg == nil {
 		return code
 	}
@@ -116,6 +116,9 @@ func (s *session) reloadConfig(log *zap.Logger) (*config.Config, error) {
 		return nil, err
 	}
 	if err := cfg.RequireSecrets(); err != nil {
+		return nil, err
+	}
+	if err := cfg.RequireStateDir(); err != nil {
 		return nil, err
 	}
 	return cfg, nil

@@ -44,18 +44,36 @@ func (s *session) loadWith(load func(string, []string) (*config.Config, []config
 		err = cfg.RequireSecrets()
 	}
 	if err != nil {
-		var cerr *config.Error
-		if errors.As(err, &cerr) {
-			for _, p := range cerr.Problems {
-				fmt.Fprintln(s.stderr, p)
-			}
-		} else {
-			fmt.Fprintf(s.stderr, "%s: %v\n", s.configPath, err)
-		}
-		return nil, exitConfig
+		return nil, s.configProblems(err)
 	}
 	s.scrubber.Set(cfg.SecretValues()...)
 	return cfg, exitOK
+}
+
+// loadStateConfig is loadConfig(true) for the commands that keep state in state_dir (plan,
+// apply, run, rotate-secret): a state_dir others could write to is refused too.
+func (s *session) loadStateConfig() (*config.Config, int) {
+	cfg, code := s.loadConfig(true)
+	if cfg == nil {
+		return nil, code
+	}
+	if err := cfg.RequireStateDir(); err != nil {
+		return nil, s.configProblems(err)
+	}
+	return cfg, exitOK
+}
+
+// configProblems prints a config error, one problem a line, and returns exitConfig.
+func (s *session) configProblems(err error) int {
+	var cerr *config.Error
+	if errors.As(err, &cerr) {
+		for _, p := range cerr.Problems {
+			fmt.Fprintln(s.stderr, p)
+		}
+	} else {
+		fmt.Fprintf(s.stderr, "%s: %v\n", s.configPath, err)
+	}
+	return exitConfig
 }
 
 // logger builds the zap logger cfg.Log describes, writing to stderr through the scrubber.
