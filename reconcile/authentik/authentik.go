@@ -36,10 +36,11 @@ const (
 	DefaultPageSize    = 100              // authentik's default cap on page_size
 	DefaultConcurrency = 4                // requests in flight at once during Observe
 
-	// MaxResponseBytes caps one response body (a page of 100 groups is ~50 KiB).
+	// MaxResponseBytes caps one response body (a page of 100 groups is ~25 KiB from the
+	// simulator).
 	MaxResponseBytes = 8 << 20
 	// MaxObserveBytes caps the response bodies of one Observe together (1,000 groups read
-	// ~0.5 MiB), so that what an observation holds in memory is bounded whatever the
+	// ~0.3 MiB), so that what an observation holds in memory is bounded whatever the
 	// server answers.
 	MaxObserveBytes = 128 << 20
 )

@@ -77,6 +77,10 @@ func BenchmarkObserveHostile(b *testing.B) {
 				_, _ = w.Write(body)
 			})
 			d := desired()
+			runtime.GC()
+			runtime.GC() // twice: sync.Pool's victim cache holds the encoder's buffer once
+			var base runtime.MemStats
+			runtime.ReadMemStats(&base)
 			var peak atomic.Uint64
 			stop := make(chan struct{})
 			done := make(chan struct{})
@@ -95,10 +99,6 @@ func BenchmarkObserveHostile(b *testing.B) {
 					}
 				}
 			}()
-			runtime.GC()
-			runtime.GC() // twice: sync.Pool's victim cache holds the encoder's buffer once
-			var base runtime.MemStats
-			runtime.ReadMemStats(&base)
 			b.ReportAllocs()
 			b.ResetTimer()
 			var err error
