@@ -41,4 +41,3 @@ func checkStateDir(p *problems, dir string, uid int) {
 		p.add("state_dir", "%s is writable by group or others (mode %04o): they could plant akminio's state; chmod 700 it", dir, mode)
 	}
 }
-
