@@ -17,6 +17,16 @@ func (a Authentik) OpenIDConfigURL() string {
 	return strings.TrimRight(a.URL, "/") + "/application/o/" + a.Application.Slug + "/.well-known/openid-configuration"
 }
 
+// RedactURL is what logs and errors show of a URL that may carry credentials (an alert
+// receiver's): its scheme and host only, never userinfo, path or query.
+func RedactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return "(invalid URL)"
+	}
+	return u.Scheme + "://" + u.Host
+}
+
 // TLSConfig is the client TLS configuration for authentik: system roots plus ca_file.
 func (a Authentik) TLSConfig() (*tls.Config, error) { return tlsConfig(a.CAFile, a.InsecureSkipVerify) }
 

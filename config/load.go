@@ -21,7 +21,8 @@ import (
 // The steps, in order: defaults; the YAML file; AKMINIO_* overrides from environ; strict
 // decoding (unknown keys and wrong types are problems); relative paths made absolute
 // against the file's folder; secrets resolved (<key>_file, environment,
-// $CREDENTIALS_DIRECTORY, inline); policy documents loaded; then every rule checked.
+// $CREDENTIALS_DIRECTORY, inline); policy documents loaded; then every rule checked; a
+// valid config's SecurityWarnings are added to the warnings.
 // Every problem found is returned at once in an *Error. A secret that has no value is not
 // a problem here: commands that need the secrets call RequireSecrets.
 func Load(path string, environ []string) (*Config, []Warning, error) {
@@ -89,7 +90,7 @@ func load(path string, environ []string, check func(*Config, *problems)) (*Confi
 	if err := p.err(); err != nil {
 		return nil, warnings, err
 	}
-	return cfg, warnings, nil
+	return cfg, append(warnings, cfg.SecurityWarnings()...), nil
 }
 
 // UneditedKey is the top-level key the Debian package's /etc/akminio/config.yaml carries

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -183,13 +184,55 @@ func (c *Config) RequireSecrets() error {
 // "credentials", "inline", or "" when it has none.
 func (c *Config) SecretSource(key string) string { return c.secrets[key].source }
 
-// SecretValues returns every secret that has a value, for log scrubbing.
+// SecretValues returns every secret that has a value, for log scrubbing: the secret keys,
+// and the credentials the alert URLs may carry (see urlSecrets).
 func (c *Config) SecretValues() []Secret {
 	var out []Secret
 	for _, s := range secretSpecs {
 		if v := *s.value(c); v.IsSet() {
 			out = append(out, v)
 		}
+	}
+	out = append(out, urlSecrets(c.Alerts.WebhookURL)...)
+	out = append(out, urlSecrets(c.Alerts.AlertmanagerURL)...)
+	return out
+}
+
+// minURLPart is the shortest part of an alert URL scrubbed on its own: shorter ones are
+// not credentials, and scrubbing them would garble unrelated text.
+const minURLPart = 6
+
+// urlSecrets treats an alert URL as a secret: receivers put credentials in the userinfo
+// (https://user:pass@host), the query (?token=...) or the path (Slack-style
+// /services/T0/B0/XXXX). It returns the URL whole, as net/http prints it (password
+// masked), and its password, query, query values and path, each when at least
+// minURLPart long. Logs name an alert receiver by RedactURL alone.
+func urlSecrets(raw string) []Secret {
+	if raw == "" {
+		return nil
+	}
+	out := []Secret{Secret(raw)}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return out
+	}
+	add := func(v string) {
+		if len(v) >= minURLPart {
+			out = append(out, Secret(v))
+		}
+	}
+	add(u.Redacted())
+	if pw, ok := u.User.Password(); ok {
+		add(pw)
+	}
+	add(u.RawQuery)
+	for _, vs := range u.Query() {
+		for _, v := range vs {
+			add(v)
+		}
+	}
+	if p := strings.Trim(u.EscapedPath(), "/"); p != "" {
+		add("/" + p)
 	}
 	return out
 }

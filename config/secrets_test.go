@@ -92,17 +92,20 @@ func TestSecretSourcesAndPrecedence(t *testing.T) {
 }
 
 // TestCredentialsDirectoryForEverySecret reads all four secrets the way systemd hands them.
+// testHookToken is a hook token of the shortest accepted length.
+const testHookToken = "h-0123456789abcdef0123456789abcd"
+
 func TestCredentialsDirectoryForEverySecret(t *testing.T) {
 	dir := t.TempDir()
 	creds := filepath.Join(dir, "creds")
-	for name, v := range map[string]string{"authentik-token": "t", "minio-access-key": "ak", "minio-secret-key": "sk", "hook-token": "h"} {
+	for name, v := range map[string]string{"authentik-token": "t", "minio-access-key": "ak", "minio-secret-key": "sk", "hook-token": testHookToken} {
 		writeFile(t, filepath.Join(creds, name), v+"\n", 0o400)
 	}
 	path := filepath.Join(dir, "config.yaml")
 	writeFile(t, path, minimal, 0o600)
 	cfg, _ := mustLoad(t, path, []string{"CREDENTIALS_DIRECTORY=" + creds})
 	got := []string{cfg.Authentik.Token.Reveal(), cfg.MinIO.AccessKey.Reveal(), cfg.MinIO.SecretKey.Reveal(), cfg.HTTP.HookToken.Reveal()}
-	if strings.Join(got, ",") != "t,ak,sk,h" {
+	if strings.Join(got, ",") != "t,ak,sk,"+testHookToken {
 		t.Errorf("secrets = %q", got)
 	}
 	if len(cfg.SecretValues()) != 4 {
@@ -167,6 +170,41 @@ func TestSecretFilePermissionWarning(t *testing.T) {
 		}
 		if cfg.Authentik.Token.Reveal() != "from-file" {
 			t.Errorf("mode %04o: the secret is still read", tc.mode)
+		}
+	}
+}
+
+// TestShortHookTokenRefused: a hook token under 32 characters is a problem naming the key
+// and how to make one, from any source; its value is never shown. None at all is fine.
+func TestShortHookTokenRefused(t *testing.T) {
+	if len(testHookToken) != MinHookTokenLength {
+		t.Fatalf("testHookToken is %d long", len(testHookToken))
+	}
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "short"), "short-token-1234\n", 0o600)
+	want := "http.hook_token: is 16 characters long, want at least 32; generate one with: openssl rand -hex 32"
+	for name, tc := range map[string]struct {
+		extra string
+		env   []string
+	}{
+		"inline":      {extra: "http: {hook_token: short-token-1234}\n"},
+		"file":        {extra: "http: {hook_token_file: short}\n"},
+		"environment": {env: []string{"AKMINIO_HTTP__HOOK_TOKEN=short-token-1234"}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			path := filepath.Join(dir, "config.yaml")
+			writeFile(t, path, minimal+tc.extra, 0o600)
+			_, _, err := Load(path, tc.env)
+			if err == nil || err.Error() != want {
+				t.Fatalf("Load: %v, want exactly %q", err, want)
+			}
+		})
+	}
+	path := filepath.Join(dir, "config.yaml")
+	for _, extra := range []string{"", "http: {hook_token: " + testHookToken + "}\n", "http: {hook_token_file: \"\"}\n"} {
+		writeFile(t, path, minimal+extra, 0o600)
+		if _, _, err := Load(path, nil); err != nil {
+			t.Errorf("Load with %q: %v", extra, err)
 		}
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/robfig/cron/v3"
 )
@@ -50,6 +51,7 @@ func validate(c *Config, p *problems) {
 	required(p, "state_dir", c.StateDir)
 	validateListen(p, "http.listen", c.HTTP.Listen)
 	nonNegative(p, "http.debounce", c.HTTP.Debounce)
+	validateHookToken(c, p)
 	checkURL(p, "alerts.webhook_url", c.Alerts.WebhookURL, false)
 	checkURL(p, "alerts.alertmanager_url", c.Alerts.AlertmanagerURL, false)
 	validateEvents(c, p)
@@ -60,6 +62,18 @@ func validate(c *Config, p *problems) {
 
 // bucketRE is S3's rule for bucket names, as MinIO applies it.
 var bucketRE = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`)
+
+// MinHookTokenLength is the shortest http.hook_token accepted: the token guards POST
+// /reconcile and the hooks from anyone who can reach the listener.
+const MinHookTokenLength = 32
+
+// validateHookToken refuses a short hook token, whatever its source (the value is never
+// shown). An unset one is fine: the POST endpoints are then refused.
+func validateHookToken(c *Config, p *problems) {
+	if n := utf8.RuneCountInString(c.HTTP.HookToken.Reveal()); c.HTTP.HookToken.IsSet() && n < MinHookTokenLength {
+		p.add("http.hook_token", "is %d characters long, want at least %d; generate one with: openssl rand -hex 32", n, MinHookTokenLength)
+	}
+}
 
 func validateHA(c *Config, p *problems) {
 	h := c.HA

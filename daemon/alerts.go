@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -111,9 +113,9 @@ func (a *alerter) configure(c config.Alerts) {
 // event queues a webhook event, when a webhook is configured.
 func (a *alerter) event(e Event) {
 	a.mu.Lock()
-	url := a.webhookURL
+	target := a.webhookURL
 	a.mu.Unlock()
-	if url == "" {
+	if target == "" {
 		return
 	}
 	e.Time, e.Instance = a.now().UTC(), a.instance
@@ -122,7 +124,7 @@ func (a *alerter) event(e Event) {
 		a.log.Error("cannot encode alert event", zap.String("event", e.Event), zap.Error(err))
 		return
 	}
-	a.enqueue(delivery{what: e.Event, url: url, body: body})
+	a.enqueue(delivery{what: e.Event, url: target, body: body})
 }
 
 // fire makes an Alertmanager alert active (sent now if new or its summary changed, then
@@ -253,13 +255,19 @@ func (a *alerter) deliver(ctx context.Context, d delivery) {
 func (a *alerter) post(ctx context.Context, d delivery) (retry bool, err error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, d.url, bytes.NewReader(d.body))
 	if err != nil {
-		return false, err
+		return false, fmt.Errorf("POST %s: invalid URL", config.RedactURL(d.url))
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "akminio")
+	// The URL may carry credentials: errors name its scheme and host only.
+	shown := config.RedactURL(d.url)
 	resp, err := a.client.Do(req)
 	if err != nil {
-		return true, err
+		var uerr *url.Error // its text quotes the whole URL
+		if errors.As(err, &uerr) {
+			err = uerr.Err
+		}
+		return true, fmt.Errorf("POST %s: %w", shown, err)
 	}
 	defer resp.Body.Close()
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
@@ -267,5 +275,5 @@ func (a *alerter) post(ctx context.Context, d delivery) (retry bool, err error) 
 		return false, nil
 	}
 	retry = resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests
-	return retry, fmt.Errorf("POST %s: %s", d.url, resp.Status)
+	return retry, fmt.Errorf("POST %s: %s", shown, resp.Status)
 }

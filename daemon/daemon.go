@@ -41,6 +41,8 @@ const (
 	DefaultShutdownTimeout = 30 * time.Second
 	// DefaultAlertResend is how often active Alertmanager alerts are sent again.
 	DefaultAlertResend = time.Minute
+	// DefaultTransientAlertAfter is how many transient failures in a row alert.
+	DefaultTransientAlertAfter = 3
 )
 
 // Runner is the part of the reconcile engine the daemon drives; *reconcile.Engine implements it.
@@ -114,6 +116,12 @@ type Options struct {
 	// StuckGrace is how long past RunTimeout work may take before the loop counts as stuck
 	// (/healthz 503, no more watchdog pings); 0: 30 s.
 	StuckGrace time.Duration
+	// MaxConnections bounds the HTTP connections served at once; 0: DefaultMaxConnections.
+	MaxConnections int
+	// TransientAlertAfter is how many transient failures in a row (reconcile.IsTransient)
+	// it takes before one alerts; 0: DefaultTransientAlertAfter. A terminal failure alerts at
+	// once.
+	TransientAlertAfter int
 	// Heartbeat is how often the idle run loop wakes to prove it is alive (/healthz); 0: 2 s.
 	// The systemd watchdog has its own ticker in the loop, at half WATCHDOG_USEC.
 	Heartbeat time.Duration
@@ -138,6 +146,9 @@ type Daemon struct {
 	closing   atomic.Bool  // set on shutdown: POST endpoints refuse
 	beat      atomic.Int64 // unix nanoseconds of the loop's last heartbeat; 0: not started
 	loopDone  chan struct{}
+	// jobsQueued counts the exclusive jobs the loop has taken in (queued behind the work
+	// going on); tests wait on it.
+	jobsQueued atomic.Int64
 
 	mu          sync.Mutex // guards the fields below
 	cfg         *config.Config
@@ -151,6 +162,7 @@ type Daemon struct {
 	runStart    time.Time // start of what runs
 	rotatedAt   time.Time // state.json secret_rotated_at
 	sched       *scheduler
+	failures    failureStreak // touched by the run loop only (finish)
 	feeds       feedState
 	addr        net.Addr
 	runCtx      context.Context // the runs' context, once Run started them
@@ -221,8 +233,14 @@ func setDefaults(o *Options) {
 	if o.AlertResend <= 0 {
 		o.AlertResend = DefaultAlertResend
 	}
+	if o.TransientAlertAfter <= 0 {
+		o.TransientAlertAfter = DefaultTransientAlertAfter
+	}
 	if o.StuckGrace <= 0 {
 		o.StuckGrace = 30 * time.Second
+	}
+	if o.MaxConnections <= 0 {
+		o.MaxConnections = DefaultMaxConnections
 	}
 	if o.Now == nil {
 		o.Now = time.Now

@@ -47,9 +47,22 @@ func TestRunsNeverOverlapAndTriggersCoalesce(t *testing.T) {
 	wg.Wait()
 	close(release)
 	eventually(t, "two runs", func() bool { return h.runs(ResultInSync) == 2 })
-	time.Sleep(100 * time.Millisecond) // room for a wrong third run
+	// A third run still pending would start as the second ends, before the loop takes in
+	// any job: once a job has run, every run that was pending has started.
+	barrier := func() {
+		if err := h.d.Exclusive(context.Background(), "barrier", func(context.Context) error { return nil }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	barrier()
 	if got := calls.Load(); got != 2 {
 		t.Errorf("runs = %d, want 2 (start + one coalesced)", got)
+	}
+	// Positive control: a pending run is seen by the same barrier.
+	h.d.Trigger("control")
+	barrier()
+	if got := calls.Load(); got != 3 {
+		t.Errorf("runs after a trigger and the barrier = %d, want 3", got)
 	}
 	if got := maxActive.Load(); got != 1 {
 		t.Errorf("at most %d runs at once, want 1", got)
@@ -174,7 +187,7 @@ func TestHooksTriggerDebouncedRuns(t *testing.T) {
 	eventually(t, "the start run", func() bool { return h.runs(ResultInSync) == 1 })
 
 	ignored := `{"api":{"name":"PutObject"},"userAgent":"mc"}` + "\n" +
-		`{"api":{"name":"AddCannedPolicy"},"userAgent":"MinIO (linux; amd64) madmin-go/3 akminio/1"}`
+		`{"api":{"name":"AddCannedPolicy"},"userAgent":"akminio/1 MinIO (linux; amd64) madmin-go/3"}`
 	if code, body := h.do(http.MethodPost, "/hooks/minio", hookToken, ignored); code != http.StatusOK || !strings.Contains(body, `"triggered": false`) {
 		t.Fatalf("irrelevant audit entries: %d %s", code, body)
 	}
@@ -218,7 +231,10 @@ func TestExclusiveNeverOverlapsRuns(t *testing.T) {
 			return nil
 		})
 	}()
-	time.Sleep(50 * time.Millisecond)
+	eventually(t, "the job queued behind the run", func() bool { return h.d.jobsQueued.Load() == 1 })
+	if active.Load() != 1 {
+		t.Fatal("the job was not queued during the run")
+	}
 	close(release)
 	if err := <-errc; err != nil {
 		t.Fatal(err)
@@ -253,11 +269,11 @@ func TestStuckRunTurnsHealthzUnhealthy(t *testing.T) {
 // TestShutdownWaitsForRun: cancelling Run while a run is going lets it finish, refuses new
 // triggers, and returns nil.
 func TestShutdownWaitsForRun(t *testing.T) {
-	started := make(chan struct{})
+	started, release := make(chan struct{}), make(chan struct{})
 	var finished atomic.Bool
 	r := &fakeRunner{ApplyFunc: func(context.Context) (*reconcile.Result, error) {
 		close(started)
-		time.Sleep(300 * time.Millisecond)
+		<-release // the run cannot end before the shutdown has begun
 		finished.Store(true)
 		return inSync(), nil
 	}}
@@ -266,6 +282,7 @@ func TestShutdownWaitsForRun(t *testing.T) {
 	errc := make(chan error, 1)
 	go func() { errc <- h.stop() }()
 	eventually(t, "triggers refused", func() bool { return !h.d.Trigger("test") })
+	close(release)
 	if err := <-errc; err != nil {
 		t.Fatalf("Run returned %v", err)
 	}
@@ -421,7 +438,7 @@ func TestHookBodies(t *testing.T) {
 	}{
 		{"/hooks/minio", audit("AttachDetachPolicyBuiltin", mc), http.StatusOK, true},
 		{"/hooks/minio", audit("AddCannedPolicy", mc), http.StatusOK, true},
-		{"/hooks/minio", audit("AddCannedPolicy", "MinIO (linux; amd64) madmin-go/v3.0.109 akminio/v1.2.3"), http.StatusOK, false},
+		{"/hooks/minio", audit("AddCannedPolicy", "akminio/v1.2.3 MinIO (linux; amd64) madmin-go/v3.0.109"), http.StatusOK, false},
 		{"/hooks/minio", audit("ListCannedPolicies", mc), http.StatusOK, false},
 		{"/hooks/authentik", `{"body":"model_updated: {'model': {'app': 'authentik_providers_oauth2'}}","severity":"notice",` +
 			`"user_email":"ops@example.com","user_username":"ops","event_user_email":null,"event_user_username":null}`, http.StatusAccepted, true},

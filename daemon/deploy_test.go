@@ -61,7 +61,8 @@ func TestSystemdUnitVerifies(t *testing.T) {
 	data, _ := os.ReadFile(repoFile(t, "systemd/akminio.service"))
 	for _, want := range []string{"Type=notify", "NotifyAccess=main", "WatchdogSec=", "Restart=on-failure",
 		"RestartPreventExitStatus=78", "StateDirectory=akminio", "User=akminio", "ExecReload=/bin/kill -HUP $MAINPID",
-		"LoadCredential=authentik-token:", "LoadCredential=minio-access-key:", "LoadCredential=minio-secret-key:", "LoadCredential=hook-token:"} {
+		"LoadCredential=authentik-token:", "LoadCredential=minio-access-key:", "LoadCredential=minio-secret-key:", "LoadCredential=hook-token:",
+		"LimitCORE=0"} { // no core file can hold a secret
 		if !strings.Contains(string(data), want) {
 			t.Errorf("akminio.service lacks %q", want)
 		}
@@ -70,7 +71,8 @@ func TestSystemdUnitVerifies(t *testing.T) {
 
 var exposureRE = regexp.MustCompile(`Overall exposure level for \S+: ([0-9.]+)`)
 
-// TestSystemdUnitExposure asserts systemd-analyze security rates the unit 2.0 or lower.
+// TestSystemdUnitExposure asserts systemd-analyze security rates the unit 1.1 or lower
+// (what it rates now: only the network access akminio needs is left open).
 func TestSystemdUnitExposure(t *testing.T) {
 	tool := requireTool(t, "systemd-analyze", "systemd")
 	out, err := exec.Command(tool, "security", "--offline=true", "--no-pager", unitWithBinary(t)).CombinedOutput()
@@ -84,8 +86,8 @@ func TestSystemdUnitExposure(t *testing.T) {
 	}
 	t.Logf("systemd-analyze security: overall exposure %.1f", exposure)
 	os.Stdout.WriteString("akminio.service exposure (systemd-analyze security): " + string(m[1]) + "\n")
-	if exposure > 2.0 {
-		t.Errorf("exposure %.1f > 2.0\n%s", exposure, out)
+	if exposure > 1.1 {
+		t.Errorf("exposure %.1f > 1.1\n%s", exposure, out)
 	}
 }
 
@@ -98,7 +100,7 @@ func TestPrometheusRules(t *testing.T) {
 		t.Fatalf("promtool check rules: %v\n%s", err, out)
 	}
 	data, _ := os.ReadFile(rules)
-	for _, metric := range []string{"akminio_drift_items", `akminio_reconcile_runs_total{result="error"}`,
+	for _, metric := range []string{"akminio_drift_items", `akminio_reconcile_runs_total{result=~"error|transient"}`,
 		"akminio_last_success_timestamp_seconds", "akminio_minio_restart_pending", "akminio_backend_up",
 		"akminio_client_secret_rotated_timestamp_seconds", "akminio_leader"} {
 		if !strings.Contains(string(data), metric) {

@@ -69,7 +69,7 @@ func TestEndToEnd(t *testing.T) {
 	errorsBefore := metricValue(t, h, `akminio_reconcile_runs_total{result="error"}`)
 	var wg sync.WaitGroup
 	for range 2 {
-		wg.Go(func() { h.do(http.MethodPost, "/reconcile?wait=true", "e2e-hook-token", "") })
+		wg.Go(func() { h.do(http.MethodPost, "/reconcile?wait=true", "e2e-hook-token-0123456789abcdef0123", "") })
 	}
 	wg.Wait()
 	if after := metricValue(t, h, `akminio_reconcile_runs_total{result="error"}`); after != errorsBefore {
@@ -163,7 +163,7 @@ bindings:
     policies: [consoleAdmin, e2e-readers]
 state_dir: %s
 schedule: {reconcile: "%s", jitter: 0s}
-http: {listen: "%s", hook_token: e2e-hook-token, debounce: 100ms}
+http: {listen: "%s", hook_token: e2e-hook-token-0123456789abcdef0123, debounce: 100ms}
 `, e.sim.URL(), e.mc.Endpoint, e.mc.Endpoint, e.mc.AccessKey, e.mc.SecretKey, filepath.Join(e.dir, "state"),
 		schedule, e.listen) + extra
 }
@@ -359,7 +359,7 @@ func TestMinIOAuditWebhookTriggersRepair(t *testing.T) {
 	adm := env.mc.Admin(t)
 	ctx := context.Background()
 	// The operator's SetConfigKV is itself an audited identity/config call: it triggers a run.
-	kv := fmt.Sprintf("audit_webhook:akminio enable=on endpoint=http://%s/hooks/minio auth_token=e2e-hook-token", env.listen)
+	kv := fmt.Sprintf("audit_webhook:akminio enable=on endpoint=http://%s/hooks/minio auth_token=e2e-hook-token-0123456789abcdef0123", env.listen)
 	if _, err := adm.SetConfigKV(ctx, kv); err != nil {
 		t.Fatalf("SetConfigKV %s: %v", "audit_webhook:akminio", err)
 	}

@@ -207,7 +207,7 @@ func (n notification) ignored() string {
 	switch {
 	case n.Action != "model_created" && n.Action != "model_updated" && n.Action != "model_deleted":
 		return "not a model event"
-	case strings.Contains(n.UserAgent, OwnUserAgent):
+	case isOwnUserAgent(n.UserAgent):
 		return "akminio's own write"
 	case n.Model != "" && !slices.Contains(reconcile.WatchedModels, n.Model):
 		return "a model akminio does not manage"

@@ -24,7 +24,7 @@ import (
 )
 
 // hookToken is the bearer token of test configs.
-const hookToken = "hook-token-7f3a9c"
+const hookToken = "hook-token-7f3a9c-0123456789abcdef"
 
 // fakeRunner is a hand-written Runner: ApplyFunc decides what each run returns.
 type fakeRunner struct {

@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"go.uber.org/zap"
+
+	"github.com/akminio/akminio/reconcile"
 )
 
 // minioAdminCalls are the MinIO admin API calls (audit entries' api.name) that touch what
@@ -25,10 +27,15 @@ var minioAdminCalls = []string{
 	"Service", "ServiceV2",
 }
 
-// OwnUserAgent marks requests akminio itself made: its MinIO admin client adds
-// OwnUserAgent + version to the User-Agent (cmd/akminio's engine), which MinIO records in
-// each audit entry's userAgent.
-const OwnUserAgent = "akminio/"
+// OwnUserAgent marks requests akminio itself made: its authentik client's User-Agent is
+// OwnUserAgent + version, and its MinIO admin client puts OwnUserAgent + version in front
+// of madmin's (cmd/akminio's engine). authentik records it in each event and MinIO in each
+// audit entry; an entry whose user agent starts with it (exactly: "xakminio/1" is
+// somebody else) is akminio's own write. See isOwnUserAgent.
+const OwnUserAgent = reconcile.OwnUserAgent
+
+// isOwnUserAgent reports a user agent akminio sent: one that starts with OwnUserAgent.
+func isOwnUserAgent(ua string) bool { return strings.HasPrefix(ua, OwnUserAgent) }
 
 // auditEntry is the part of a MinIO audit log entry akminio reads.
 type auditEntry struct {
@@ -59,12 +66,13 @@ func (d *Daemon) handleMinIOHook(w http.ResponseWriter, r *http.Request) {
 	d.eventReceived(SourceMinIO)
 	var relevant []string
 	for _, e := range entries {
-		if slices.Contains(minioAdminCalls, e.API.Name) && !strings.Contains(e.UserAgent, OwnUserAgent) {
+		if slices.Contains(minioAdminCalls, e.API.Name) && !isOwnUserAgent(e.UserAgent) {
 			relevant = append(relevant, e.API.Name)
 		}
 	}
 	if len(relevant) > 0 {
-		d.log.Info("MinIO admin call seen; run scheduled after the debounce", zap.Strings("calls", relevant))
+		// Debug: a busy MinIO audits many calls; /status counts them and names the run's reason.
+		d.log.Debug("MinIO admin call seen; run scheduled after the debounce", zap.Strings("calls", relevant))
 		d.hookEvent(SourceMinIO)
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"entries": len(entries), "triggered": len(relevant) > 0})
@@ -125,7 +133,7 @@ func (d *Daemon) handleAuthentikHook(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]any{"triggered": false, "ignored": why})
 		return
 	}
-	d.log.Info("authentik notification received; run scheduled after the debounce",
+	d.log.Debug("authentik notification received; run scheduled after the debounce",
 		zap.String("event", n.Action), zap.String("model", n.Model))
 	d.hookEvent(SourceAuthentik)
 	writeJSON(w, http.StatusAccepted, map[string]any{"triggered": true})

@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
@@ -24,6 +25,24 @@ const (
 // healthStale is how old the loop's heartbeat may be before /healthz says the loop is dead.
 const healthStale = 15 * time.Second
 
+// Limits of the HTTP server against slow or greedy clients. Each endpoint has its own write
+// timeout (from the end of its request's headers), fitted to what it does:
+//
+//	/healthz /readyz            5s   probes; answers are tiny
+//	/status /reconcile /hooks  10s   answers are small; bodies are bounded by ReadTimeout
+//	/metrics                   30s   a scraper may be slow to read
+//	/reconcile?wait=true       waitBudget + 10s: it waits for up to two runs
+//
+// serverWriteTimeout is the server-wide bound for anything else (404s, 405s).
+const (
+	maxHeaderBytes        = 16 << 10
+	DefaultMaxConnections = 64 // connections served at once; more wait in the listen backlog
+	serverWriteTimeout    = 30 * time.Second
+	probeWriteTimeout     = 5 * time.Second
+	apiWriteTimeout       = 10 * time.Second
+	metricsWriteTimeout   = 30 * time.Second
+)
+
 // Handler is the daemon's HTTP API (spec section 7):
 //
 //	GET  /healthz          200 while the run loop is alive, 503 when it is stuck or stopped
@@ -37,17 +56,32 @@ const healthStale = 15 * time.Second
 // POST endpoints need "Authorization: Bearer <http.hook_token>" (or the bare token).
 func (d *Daemon) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", d.handleHealthz)
-	mux.HandleFunc("GET /readyz", d.handleReadyz)
-	mux.HandleFunc("GET /status", d.handleStatus)
-	mux.Handle("GET /metrics", promhttp.HandlerFor(d.gatherer, promhttp.HandlerOpts{
+	mux.Handle("GET /healthz", writeTimeout(probeWriteTimeout, http.HandlerFunc(d.handleHealthz)))
+	mux.Handle("GET /readyz", writeTimeout(probeWriteTimeout, http.HandlerFunc(d.handleReadyz)))
+	mux.Handle("GET /status", writeTimeout(apiWriteTimeout, http.HandlerFunc(d.handleStatus)))
+	mux.Handle("GET /metrics", writeTimeout(metricsWriteTimeout, promhttp.HandlerFor(d.gatherer, promhttp.HandlerOpts{
 		ErrorLog: zap.NewStdLog(d.log.Named("metrics")), ErrorHandling: promhttp.ContinueOnError,
-	}))
-	mux.Handle("POST /reconcile", d.authorized(maxReconcileBody, http.HandlerFunc(d.handleReconcile)))
-	mux.Handle("POST /hooks/authentik", d.authorized(maxHookBody, http.HandlerFunc(d.handleAuthentikHook)))
-	mux.Handle("POST /hooks/minio", d.authorized(maxHookBody, http.HandlerFunc(d.handleMinIOHook)))
+	})))
+	// handleReconcile extends its own deadline when it waits.
+	mux.Handle("POST /reconcile", writeTimeout(apiWriteTimeout, d.authorized(maxReconcileBody, http.HandlerFunc(d.handleReconcile))))
+	mux.Handle("POST /hooks/authentik", writeTimeout(apiWriteTimeout, d.authorized(maxHookBody, http.HandlerFunc(d.handleAuthentikHook))))
+	mux.Handle("POST /hooks/minio", writeTimeout(apiWriteTimeout, d.authorized(maxHookBody, http.HandlerFunc(d.handleMinIOHook))))
 	return mux
 }
+
+// writeTimeout bounds the writing of next's response to limit from now: a client that
+// does not read its answer holds the connection that long at most.
+func writeTimeout(limit time.Duration, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(limit))
+		next.ServeHTTP(w, r)
+	})
+}
+
+// waitBudget is how long POST /reconcile?wait=true waits for its run: the run in
+// progress, if any, and then its own, each bounded by RunTimeout plus the grace after
+// which the loop counts as stuck.
+func (d *Daemon) waitBudget() time.Duration { return 2 * (d.opts.RunTimeout + d.opts.StuckGrace) }
 
 func (d *Daemon) handleHealthz(w http.ResponseWriter, _ *http.Request) {
 	beat := d.beat.Load()
@@ -108,12 +142,20 @@ func (d *Daemon) handleReconcile(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusAccepted, map[string]any{"triggered": true})
 		return
 	}
-	o, ok := d.triggerWait(r.Context(), "http")
-	if !ok {
+	budget := d.waitBudget()
+	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(budget + apiWriteTimeout))
+	ctx, cancel := context.WithTimeout(r.Context(), budget)
+	defer cancel()
+	o, ok := d.triggerWait(ctx, "http")
+	switch {
+	case !ok && errors.Is(ctx.Err(), context.DeadlineExceeded):
+		writeJSON(w, http.StatusGatewayTimeout, map[string]any{"error": fmt.Sprintf(
+			"the run did not finish within %s; it goes on: see /status", budget)})
+	case !ok:
 		shuttingDown(w)
-		return
+	default:
+		writeJSON(w, http.StatusOK, lastRunOf(o))
 	}
-	writeJSON(w, http.StatusOK, lastRunOf(o))
 }
 
 // authorized checks the bearer token in constant time and limits the body size. With no
@@ -125,12 +167,7 @@ func (d *Daemon) authorized(limit int64, next http.Handler) http.Handler {
 			writeJSON(w, http.StatusForbidden, map[string]any{"error": "POST endpoints are disabled: no http.hook_token is configured"})
 			return
 		}
-		// "Bearer <token>", or the bare token: MinIO's audit_webhook auth_token is sent as
-		// configured by some versions and with a "Bearer " prefix by others.
-		got := r.Header.Get("Authorization")
-		if rest, ok := strings.CutPrefix(got, "Bearer "); ok {
-			got = rest
-		}
+		got := bearerToken(r.Header.Get("Authorization"))
 		want := sha256.Sum256([]byte(token.Reveal()))
 		have := sha256.Sum256([]byte(got))
 		if got == "" || subtle.ConstantTimeCompare(want[:], have[:]) != 1 {
@@ -145,6 +182,17 @@ func (d *Daemon) authorized(limit int64, next http.Handler) http.Handler {
 		r.Body = http.MaxBytesReader(w, r.Body, limit)
 		next.ServeHTTP(w, r)
 	})
+}
+
+// bearerToken is the token of an Authorization header: "Bearer <token>", the scheme in
+// any case (RFC 7235), or the bare token: MinIO's audit_webhook auth_token is sent as
+// configured by some versions and with a "Bearer " prefix by others.
+func bearerToken(header string) string {
+	scheme, rest, ok := strings.Cut(header, " ")
+	if ok && strings.EqualFold(scheme, "Bearer") {
+		return strings.TrimLeft(rest, " ")
+	}
+	return header
 }
 
 // drain reads the whole (limited) body.

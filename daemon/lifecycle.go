@@ -10,6 +10,7 @@ import (
 
 	sd "github.com/coreos/go-systemd/v22/daemon"
 	"go.uber.org/zap"
+	"golang.org/x/net/netutil"
 )
 
 // cleanup is one step of the shutdown stack; fn gets a context that ends after limit
@@ -139,11 +140,16 @@ func (d *Daemon) listen(serveErr chan<- error) (*http.Server, error) {
 	d.mu.Lock()
 	d.addr = ln.Addr()
 	d.mu.Unlock()
+	// At most MaxConnections at once: a client that opens many connections (or holds them
+	// open until ReadHeaderTimeout) makes the rest wait, it cannot exhaust the process.
+	ln = netutil.LimitListener(ln, d.opts.MaxConnections)
 	srv := &http.Server{
 		Handler:           d.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      serverWriteTimeout, // the handlers set their own (see Handler)
 		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    maxHeaderBytes,
 		ErrorLog:          zap.NewStdLog(d.log.Named("http")),
 	}
 	go func() {

@@ -39,6 +39,7 @@ type loopState struct {
 	stopping     bool
 	debounce     *time.Timer
 	debounceC    <-chan time.Time
+	burstStart   time.Time     // the first hook event the debounce timer waits for; zero: none
 	workFinished chan *outcome // nil outcome: an exclusive job finished
 }
 
@@ -75,13 +76,14 @@ func (d *Daemon) loop(runCtx context.Context, stop <-chan struct{}) {
 		case <-d.hooks:
 			d.debounce(s)
 		case <-s.debounceC:
-			s.debounceC = nil
+			s.debounceC, s.burstStart = nil, time.Time{}
 			s.pending = true
 			if why := d.takeHookReason(); s.pendingWhy == "" {
 				s.pendingWhy = why
 			}
 		case j := <-d.exclusive:
 			s.jobs = append(s.jobs, j)
+			d.jobsQueued.Add(1)
 		case o := <-s.workFinished:
 			s.running = false
 			d.setRunning("")
@@ -148,9 +150,20 @@ func (d *Daemon) tickers() (hb, wd <-chan time.Time, stop func()) {
 	}
 }
 
-// debounce (re)starts the hook debounce timer: events within http.debounce make one run.
+// MaxDebounceFactor bounds the debounce: a run follows at most this many http.debounce
+// after the first event of a burst, however steadily events keep coming.
+const MaxDebounceFactor = 10
+
+// debounce (re)starts the hook debounce timer: events within http.debounce of each other
+// make one run, which starts http.debounce after the last of them, or MaxDebounceFactor
+// times http.debounce after the first, whichever is sooner.
 func (d *Daemon) debounce(s *loopState) {
-	wait := d.config().HTTP.Debounce
+	now := time.Now()
+	quiet := d.config().HTTP.Debounce
+	if s.burstStart.IsZero() {
+		s.burstStart = now
+	}
+	wait := min(quiet, s.burstStart.Add(MaxDebounceFactor*quiet).Sub(now))
 	if s.debounce == nil {
 		s.debounce = time.NewTimer(wait)
 	} else {

@@ -9,16 +9,20 @@ import (
 
 // Results of a reconcile run, the values of akminio_reconcile_runs_total{result}.
 //
-//	result    the run...
-//	error     returned an error (or panicked, or timed out)
+//	result     the run...
+//	error      returned a terminal error (or panicked, or timed out): it alerts at once
+//	transient  returned a transient error (reconcile.IsTransient: the run lock held by another
+//	           run, MinIO not ready after a restart, 429/5xx after retries, the write gate
+//	           refusing): it alerts only from the Options.TransientAlertAfter-th in a row
 //	repaired  applied changes and left no drift
 //	drift     left drift (report mode, blocked changes, a restart pending, a failed verification)
 //	in_sync   found nothing to do
 const (
-	ResultInSync   = "in_sync"
-	ResultRepaired = "repaired"
-	ResultDrift    = "drift"
-	ResultError    = "error"
+	ResultInSync    = "in_sync"
+	ResultRepaired  = "repaired"
+	ResultDrift     = "drift"
+	ResultError     = "error"
+	ResultTransient = "transient"
 )
 
 // Results of a secret rotation, the values of akminio_secret_rotations_total{result}.
@@ -29,7 +33,7 @@ const (
 )
 
 var (
-	runResults      = []string{ResultInSync, ResultRepaired, ResultDrift, ResultError}
+	runResults      = []string{ResultInSync, ResultRepaired, ResultDrift, ResultError, ResultTransient}
 	rotationResults = []string{RotationSuccess, RotationFailed, RotationRolledBack}
 	systems         = []reconcile.System{reconcile.SystemAuthentik, reconcile.SystemMinIO}
 	actions         = []reconcile.Action{reconcile.ActionCreate, reconcile.ActionUpdate, reconcile.ActionDelete}
@@ -127,7 +131,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 func (m *metrics) observeRun(o *outcome) {
 	m.runs.WithLabelValues(o.Result).Inc()
 	m.duration.Observe(o.Duration.Seconds())
-	if o.Result != ResultError {
+	if o.Err == nil {
 		m.lastSuccess.Set(float64(o.End.Unix()))
 	}
 	for _, c := range o.Applied {

@@ -34,6 +34,7 @@ func TestMetricsExistFromStart(t *testing.T) {
 	want := []string{
 		`akminio_reconcile_runs_total{result="in_sync"} 0`, `akminio_reconcile_runs_total{result="repaired"} 0`,
 		`akminio_reconcile_runs_total{result="drift"} 0`, `akminio_reconcile_runs_total{result="error"} 0`,
+		`akminio_reconcile_runs_total{result="transient"} 0`,
 		`akminio_reconcile_duration_seconds_count 0`,
 		`akminio_drift_items{kind="policy",system="minio"} 0`, `akminio_drift_items{kind="scope_mapping",system="authentik"} 0`,
 		`akminio_drift_items{kind="verification",system="authentik"} 0`,

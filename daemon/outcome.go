@@ -15,7 +15,7 @@ type outcome struct {
 	Duration time.Duration
 	Result   string // Result* constants
 	Reason   string // why the run ran: "start", "schedule", "hook:authentik", "reconcile", ...
-	Err      error  // nil unless Result is ResultError
+	Err      error  // nil unless Result is ResultError or ResultTransient
 	// Observed says the run saw both systems, so Drift and RestartPending are current.
 	Observed       bool
 	Applied        []reconcile.Change
@@ -36,7 +36,8 @@ type backendState struct {
 
 // classify turns what Apply returned into an outcome (Start and End are set by the caller).
 //
-//	error     Apply returned an error
+//	error      Apply returned a terminal error
+//	transient  Apply returned a transient error (reconcile.IsTransient)
 //	repaired  changes were applied and nothing remains
 //	drift     drift remains
 //	in_sync   otherwise
@@ -49,6 +50,9 @@ func classify(res *reconcile.Result, err error) *outcome {
 	switch {
 	case err != nil:
 		o.Result, o.Err = ResultError, err
+		if reconcile.IsTransient(err) {
+			o.Result = ResultTransient
+		}
 		classifyBackends(o, err)
 		if res != nil && !errors.Is(err, reconcile.ErrObserve) {
 			o.Observed = true
@@ -105,7 +109,7 @@ func changeKey(c reconcile.Change) string {
 // summary is the one-line STATUS= text and the alerts' summary of an outcome.
 func (o *outcome) summary() string {
 	switch o.Result {
-	case ResultError:
+	case ResultError, ResultTransient:
 		return "last run failed: " + o.Err.Error()
 	case ResultRepaired:
 		return fmt.Sprintf("last run repaired %d change(s), in sync", len(o.Applied))

@@ -45,7 +45,6 @@ func (d *Daemon) finish(o *outcome) {
 		o.Backends[s] = b
 	}
 	d.mu.Lock()
-	prev := d.last
 	prevDrift, prevRestart := d.drift, d.restartPend
 	d.last = o
 	d.recordRun(o)
@@ -68,7 +67,7 @@ func (d *Daemon) finish(o *outcome) {
 		d.log.Info("reconcile run finished", fields...)
 	}
 	if !o.Follower { // one alert per event for the whole cluster: the leader's
-		d.alertOnRun(prev, o, prevDrift, prevRestart)
+		d.alertOnRun(o, prevDrift, prevRestart)
 	}
 	// Reading MinIO's encrypted admin answers (the config export) derives a key with
 	// argon2id, which takes 64 MiB for a moment; give it back to the OS now rather than

@@ -14,18 +14,22 @@ import (
 //	drift_detected   the run found drift items that were not drift after the run before
 //	                 (a repaired run sends it too, then drift_repaired)
 //	drift_repaired   the run repaired drift, or drift reported before is gone
-//	reconcile_failed the run failed and the run before did not
+//	reconcile_failed a failure starts to alert: a terminal error at once, a transient one
+//	                 (reconcile.IsTransient) only from the Options.TransientAlertAfter-th
+//	                 transient failure in a row (see failureStreak)
 //	restart_pending  a MinIO restart became pending
 //
 // Alertmanager alerts follow the conditions themselves and resolve when they clear.
-func (d *Daemon) alertOnRun(prev, o *outcome, prevDrift []reconcile.Change, prevRestart bool) {
+func (d *Daemon) alertOnRun(o *outcome, prevDrift []reconcile.Change, prevRestart bool) {
 	a := d.alerts
-	if o.Result == ResultError {
-		if prev == nil || prev.Result != ResultError {
+	alert, started := d.failures.record(o.Result, d.opts.TransientAlertAfter)
+	switch {
+	case alert:
+		if started {
 			a.event(Event{Event: EventReconcileFailed, Summary: "akminio reconcile run failed", Error: o.Err.Error()})
 		}
 		a.fire(AlertFailed, "critical", "akminio reconcile run failed: "+o.Err.Error())
-	} else {
+	case o.Err == nil:
 		a.resolve(AlertFailed)
 	}
 	if !o.Observed {
@@ -69,4 +73,36 @@ func newItems(cur, prev []reconcile.Change) []reconcile.Change {
 		}
 	}
 	return out
+}
+
+// failureStreak is what the daemon remembers of the failed runs before this one, to decide
+// whether a failure alerts:
+//
+//	run result   alerts
+//	error        at once (terminal: it fails again until someone changes something)
+//	transient    from the after-th transient failure in a row on, or while a failure
+//	             before it still alerts
+//	other        never; the streak ends
+type failureStreak struct {
+	transient int  // transient failures in a row
+	alerting  bool // the last failure alerted
+}
+
+// record counts a run's result and says whether it alerts, and whether that alert starts
+// now (the run before did not alert).
+func (f *failureStreak) record(result string, after int) (alert, started bool) {
+	switch result {
+	case ResultError:
+		f.transient = 0
+		alert = true
+	case ResultTransient:
+		f.transient++
+		alert = f.alerting || f.transient >= after
+	default:
+		f.transient, f.alerting = 0, false
+		return false, false
+	}
+	started = alert && !f.alerting
+	f.alerting = alert
+	return alert, started
 }

@@ -62,10 +62,13 @@ type BackendStatus struct {
 	LastError string `json:"last_error,omitempty"`
 }
 
-// ConfigStatus says which config is in force and whether the last reload was accepted.
+// ConfigStatus says which config is in force, whether the last reload was accepted, and
+// the config's security warnings ("key: message", see config.SecurityWarnings; [] when
+// none).
 type ConfigStatus struct {
-	Path                 string `json:"path"`
-	LastReloadSuccessful bool   `json:"last_reload_successful"`
+	Path                 string   `json:"path"`
+	LastReloadSuccessful bool     `json:"last_reload_successful"`
+	Warnings             []string `json:"warnings"`
 }
 
 // Status returns the daemon's status now.
@@ -77,7 +80,7 @@ func (d *Daemon) Status() Status {
 		Drift:          DriftStatus{Changes: nonNil(d.drift), Drift: len(d.drift)},
 		RestartPending: d.restartPend,
 		Backends:       map[reconcile.System]BackendStatus{},
-		Config:         ConfigStatus{Path: d.cfg.Path, LastReloadSuccessful: d.reloadOK},
+		Config:         ConfigStatus{Path: d.cfg.Path, LastReloadSuccessful: d.reloadOK, Warnings: configWarnings(d.cfg)},
 		Events:         d.feedStatus(),
 		RecentRuns:     append([]RunSummary{}, d.feeds.recent...),
 		HA:             d.haStatus(),
@@ -133,4 +136,13 @@ func timePtr(t time.Time) *time.Time {
 	}
 	u := t.UTC()
 	return &u
+}
+
+// configWarnings renders cfg's security warnings for /status.
+func configWarnings(cfg *config.Config) []string {
+	out := []string{}
+	for _, w := range cfg.SecurityWarnings() {
+		out = append(out, w.String())
+	}
+	return out
 }

@@ -84,6 +84,48 @@ func BenchmarkInSync(b *testing.B) {
 	}
 }
 
+// Request targets of one in-sync run in BenchmarkInSync's target case (see
+// docs/benchmarks.md). Counts are stable, so a test holds them; times are not, so they
+// stay in the benchmark.
+const (
+	inSyncAuthentikRequests = 20
+	inSyncMinIORequests     = 4
+)
+
+// TestInSyncRequestCounts runs BenchmarkInSync's target case (1,000 bindings, 500 policies,
+// restrict_access false, no canary users) once and holds it to the benchmark's request
+// targets; the counters are shown to count by the setting-up apply, which must exceed them.
+func TestInSyncRequestCounts(t *testing.T) {
+	env := e2eenvtest.Start(t)
+	if err := seedEstate(env); err != nil {
+		t.Fatal(err)
+	}
+	if err := env.WriteConfig(benchConfig(env, false, []any{})); err != nil {
+		t.Fatal(err)
+	}
+	eng, count := benchEngine(t, env)
+	ctx := context.Background()
+	if res, err := eng.Apply(ctx); err != nil || !res.InSync() {
+		t.Fatalf("setting up apply: %v; remaining %+v", err, res)
+	}
+	if ak, mc := env.AK.Count("", "/"), count.Load(); ak <= inSyncAuthentikRequests || mc <= inSyncMinIORequests {
+		t.Fatalf("the setting-up apply (500 policies, 1,000 groups) counted %d authentik and %d MinIO requests: the counters do not count", ak, mc)
+	}
+	env.AK.ResetCounts()
+	count.Store(0)
+	res, err := eng.Apply(ctx)
+	if err != nil || !res.InSync() || len(res.Applied) > 0 {
+		t.Fatalf("in-sync run: %v; applied %v; remaining %+v", err, res.Applied, res.Remaining)
+	}
+	if got := env.AK.Count("", "/"); got == 0 || got > inSyncAuthentikRequests {
+		t.Errorf("authentik requests of an in-sync run = %d, want 1..%d: %v", got, inSyncAuthentikRequests, env.AK.Counts())
+	}
+	if got := count.Load(); got == 0 || got > inSyncMinIORequests {
+		t.Errorf("MinIO requests of an in-sync run = %d, want 1..%d", got, inSyncMinIORequests)
+	}
+	t.Logf("in-sync run: %d authentik requests, %d MinIO requests", env.AK.Count("", "/"), count.Load())
+}
+
 // benchSimulatorAlone replays the authentik requests of one in-sync run (recorded from a
 // run of an engine whose authentik client records them) with a plain HTTP client, four at
 // a time as the adapter does. The simulator runs inside the benchmark's process, so its
@@ -187,7 +229,7 @@ func benchConfig(env *e2eenv.Env, restrict bool, users []any) map[string]any {
 
 // benchEngine builds the engine as `akminio apply` does, from the written config, with a
 // request counter in the MinIO adapter's transport.
-func benchEngine(b *testing.B, env *e2eenv.Env) (*reconcile.Engine, *atomic.Int64) {
+func benchEngine(b testing.TB, env *e2eenv.Env) (*reconcile.Engine, *atomic.Int64) {
 	b.Helper()
 	cfg, _, err := config.Load(env.ConfigPath, nil)
 	if err == nil {

@@ -20,6 +20,7 @@ import (
 	"github.com/akminio/akminio/internal/e2eenv"
 	"github.com/akminio/akminio/internal/e2eenv/e2eenvtest"
 	"github.com/akminio/akminio/reconcile"
+	"github.com/akminio/akminio/reconcile/render"
 )
 
 // oddPolicy is a declared policy written the way people write them by hand: keys out of
@@ -134,8 +135,8 @@ func (s *suite) planJSON(t testing.TB) (jsonPlan, int) {
 func (s *suite) requireInSync(t testing.TB) {
 	t.Helper()
 	out, _, code := s.run(t, "plan")
-	if code != 0 || !strings.Contains(out, reconcile.NoDrift) {
-		t.Fatalf("plan: exit %d, want 0 and %q:\n%s", code, reconcile.NoDrift, out)
+	if code != 0 || !strings.Contains(out, render.NoDrift) {
+		t.Fatalf("plan: exit %d, want 0 and %q:\n%s", code, render.NoDrift, out)
 	}
 }
 

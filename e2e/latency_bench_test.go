@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"os"
 	"slices"
@@ -135,6 +136,11 @@ func benchLatency(b *testing.B, events bool, schedule string, perKind int) {
 	var all []time.Duration
 	for i := range perKind {
 		for _, k := range kinds {
+			if !events {
+				// A drift happens at any moment of the schedule's period, not just after the
+				// run that repaired the one before: wait a random part of the period first.
+				time.Sleep(time.Duration(rand.Int64N(int64(time.Minute))))
+			}
 			t0 := time.Now()
 			if err := k.make(ctx, i); err != nil {
 				b.Fatalf("%s #%d: %v", k.name, i, err)
@@ -148,6 +154,10 @@ func benchLatency(b *testing.B, events bool, schedule string, perKind int) {
 		}
 	}
 	rss := d.metricValue(b, "process_resident_memory_bytes")
+	variant := "schedule " + schedule
+	if events {
+		variant = "events"
+	}
 	if events {
 		floodHooks(b, d)
 	}
@@ -163,14 +173,15 @@ func benchLatency(b *testing.B, events bool, schedule string, perKind int) {
 	}
 	slices.Sort(runs)
 	if len(runs) > 0 {
-		b.Logf("run durations (s): median %.2f, max %.2f over %d runs", runs[len(runs)/2], runs[len(runs)-1], len(runs))
+		fmt.Printf("latency %s: run durations median %.2f s, max %.2f s over %d runs\n", variant, runs[len(runs)/2], runs[len(runs)-1], len(runs))
 	}
+	// Printed, not logged: a benchmark's log is cut to its first lines.
 	for _, k := range kinds {
 		p50, p99, mx := percentiles(byKind[k.name])
-		b.Logf("%-40s n=%-3d p50=%-8s p99=%-8s max=%s", k.name, len(byKind[k.name]), p50, p99, mx)
+		fmt.Printf("latency %s: %-40s n=%-3d p50=%-8s p99=%-8s max=%s\n", variant, k.name, len(byKind[k.name]), p50, p99, mx)
 	}
 	p50, p99, mx := percentiles(all)
-	b.Logf("%-40s n=%-3d p50=%-8s p99=%-8s max=%s (daemon RSS at the end: %.1f MiB)", "all", len(all), p50, p99, mx, rss/(1<<20))
+	fmt.Printf("latency %s: %-40s n=%-3d p50=%-8s p99=%-8s max=%s (daemon RSS at the end: %.1f MiB)\n", variant, "all", len(all), p50, p99, mx, rss/(1<<20))
 	b.ReportMetric(p50.Seconds(), "p50-s")
 	b.ReportMetric(p99.Seconds(), "p99-s")
 	b.ReportMetric(mx.Seconds(), "max-s")
@@ -278,8 +289,9 @@ func floodHooks(b *testing.B, d *daemon) {
 		return st.LastRun != nil && st.LastRun.Start.After(start.Add(took)) && st.Running == ""
 	})
 	heap1, rss1 := d.metricValue(b, "go_memstats_heap_inuse_bytes"), d.metricValue(b, "process_resident_memory_bytes")
-	b.Logf("flood: 1000 requests in %s caused %.0f runs (debounce 1s: at most %d); heap in use %.1f -> %.1f MiB, RSS %.1f -> %.1f MiB",
+	fmt.Printf("flood: 1000 requests in %s caused %.0f runs (debounce 1s: at most %d); heap in use %.1f -> %.1f MiB, RSS %.1f -> %.1f MiB",
 		took.Round(time.Millisecond), runs()-runs0, int(took/time.Second)+1, heap0/(1<<20), heap1/(1<<20), rss0/(1<<20), rss1/(1<<20))
+	fmt.Println()
 }
 
 // labelledValue reads one labelled series, given as its label text (`result="in_sync"`).

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"slices"
 	"strings"
@@ -15,6 +14,8 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/akminio/akminio/config"
+	"github.com/akminio/akminio/internal/httplimit"
+	"github.com/akminio/akminio/internal/statedir"
 )
 
 // Engine observes both systems, plans, applies and verifies. RunOnce-style methods are the
@@ -53,10 +54,11 @@ func NewEngine(cfg *config.Config, ak AuthentikAdapter, mc MinIOAdapter, log *za
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.TLSClientConfig = tlsCfg
+	tr.MaxResponseHeaderBytes = httplimit.MaxResponseHeaderBytes
 	return &Engine{
 		Desired: d, Mode: cfg.Mode, Claim: cfg.MinIO.OpenID.ClaimName, Users: cfg.Verify.Users,
 		StateDir: cfg.StateDir, Authentik: ak, MinIO: mc,
-		HTTP: &http.Client{Transport: tr, Timeout: cfg.Authentik.Timeout},
+		HTTP: &http.Client{Transport: httplimit.Transport(tr, maxDiscoveryBytes), Timeout: cfg.Authentik.Timeout},
 		Log:  log, Now: time.Now, Timeout: DefaultRunTimeout,
 	}, nil
 }
@@ -196,7 +198,7 @@ func (e *Engine) DryRun(ctx context.Context) (*Result, error) {
 		return nil, e.timedOut(ctx, err)
 	}
 	if e.settlePending(obs) {
-		if lock, err := TryLock(e.StateDir, RunLock); err == nil {
+		if lock, err := statedir.TryLock(e.StateDir, RunLock); err == nil {
 			err = SaveState(e.StateDir, obs.State)
 			lock.Unlock()
 			if err != nil {
@@ -219,7 +221,7 @@ func (e *Engine) DryRun(ctx context.Context) (*Result, error) {
 func (e *Engine) Apply(ctx context.Context) (*Result, error) {
 	ctx, cancel := e.bound(ctx)
 	defer cancel()
-	lock, err := TryLock(e.StateDir, RunLock)
+	lock, err := statedir.TryLock(e.StateDir, RunLock)
 	if err != nil {
 		return nil, Transient(fmt.Errorf("another akminio apply is running: %w", err))
 	}
@@ -429,6 +431,9 @@ func (e *Engine) verify(ctx context.Context, obs *Observed) []Change {
 	return out
 }
 
+// maxDiscoveryBytes caps the discovery document (authentik's is ~2 KiB).
+const maxDiscoveryBytes = 1 << 20
+
 // checkDiscovery fetches the OpenID discovery document MinIO is configured with, from where
 // akminio runs, and checks that it names an issuer and a JWKS.
 func (e *Engine) checkDiscovery(ctx context.Context) error {
@@ -449,7 +454,7 @@ func (e *Engine) checkDiscovery(ctx context.Context) error {
 		Issuer  string `json:"issuer"`
 		JWKSURI string `json:"jwks_uri"`
 	}
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&doc); err != nil {
+	if err := json.NewDecoder(resp.Body).Decode(&doc); err != nil {
 		return fmt.Errorf("discovery %s: %w", url, err)
 	}
 	if doc.Issuer == "" || doc.JWKSURI == "" {

@@ -18,6 +18,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/akminio/akminio/config"
+	"github.com/akminio/akminio/internal/statedir"
 )
 
 // world is both remote systems as the fake adapters serve them. MinIO's identity_openid
@@ -248,18 +249,16 @@ func TestApplyRestartFails(t *testing.T) {
 	if slices.Contains(w.log, "minio delete policy old-owned") {
 		t.Errorf("pruned although the restart failed: %q", w.log)
 	}
-	var text bytes.Buffer
-	if err := WriteText(&text, res.Remaining); err != nil {
-		t.Fatal(err)
+	left := func(kind Kind, action Action, name string, pending bool) bool {
+		return slices.ContainsFunc(res.Remaining.Changes, func(c Change) bool {
+			return c.Kind == kind && c.Action == action && c.Name == name && c.Pending == pending
+		})
 	}
-	out := text.String()
-	for _, line := range []string{"identity_openid   (written, restart pending)", `delete  policy "old-owned"`} {
-		if !strings.Contains(out, line) {
-			t.Errorf("drift left does not show %q:\n%s", line, out)
-		}
+	if !left(KindOpenID, ActionCreate, "identity_openid", true) || !left(KindPolicy, ActionDelete, "old-owned", false) {
+		t.Errorf("drift left does not hold the pending identity_openid write and the prune: %+v", res.Remaining.Changes)
 	}
-	if strings.Contains(out, NoDrift) || !res.Remaining.RestartPending() {
-		t.Errorf("drift left after a failed restart:\n%s", out)
+	if res.Remaining.Drift() == 0 || !res.Remaining.RestartPending() {
+		t.Errorf("drift left after a failed restart: %+v", res.Remaining.Changes)
 	}
 	if st, _ := LoadState(e.StateDir); st.RestartPending == nil {
 		t.Error("state does not record the pending restart")
@@ -362,7 +361,7 @@ func TestPlanDoesNotSaveStateUnderAnotherRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	lock, err := TryLock(e.StateDir, RunLock)
+	lock, err := statedir.TryLock(e.StateDir, RunLock)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -397,5 +396,19 @@ func TestDiscoveryUsesAuthentikCA(t *testing.T) {
 	e := testEngine(t, w, func(c *config.Config) { c.Authentik.URL, c.Authentik.CAFile = srv.URL, ca })
 	if err := e.checkDiscovery(context.Background()); err != nil {
 		t.Errorf("discovery with authentik.ca_file: %v", err)
+	}
+}
+
+// A discovery document larger than maxDiscoveryBytes is refused with a clear error.
+func TestDiscoveryBodyIsCapped(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprintf(w, `{"issuer":"x","jwks_uri":"y","pad":"%s"}`, strings.Repeat("A", 2<<20))
+	}))
+	defer srv.Close()
+	w, _ := fromNothing(t)
+	e := testEngine(t, w, func(c *config.Config) { c.Authentik.URL = srv.URL })
+	err := e.checkDiscovery(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "response body exceeds akminio's limit of 1 MiB") {
+		t.Errorf("discovery of a 2 MiB document: %v, want it refused at 1 MiB", err)
 	}
 }

@@ -7,7 +7,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"syscall"
+
+	"github.com/akminio/akminio/internal/statedir"
 )
 
 // StateFile is akminio's own record inside state_dir. It never holds a secret.
@@ -29,122 +30,14 @@ func LoadState(dir string) (State, error) {
 	return st, nil
 }
 
-// SaveState writes dir/state.json atomically (see WriteFileAtomic).
+// SaveState writes dir/state.json atomically (statedir.WriteFile).
 func SaveState(dir string, st State) error {
 	b, err := json.MarshalIndent(st, "", "  ")
 	if err != nil {
 		return fmt.Errorf("state: encode: %w", err)
 	}
-	if err := WriteFileAtomic(filepath.Join(dir, StateFile), append(b, '\n')); err != nil {
+	if err := statedir.WriteFile(filepath.Join(dir, StateFile), append(b, '\n')); err != nil {
 		return fmt.Errorf("state: %w", err)
 	}
 	return nil
-}
-
-// WriteFileAtomic writes data to path with mode 0600 so that a reader, or a process that
-// crashes half-way, sees either the old file or the new one: a temporary file in the same
-// folder is written and fsynced, renamed over path, and the folder is fsynced.
-func WriteFileAtomic(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("create %s: %w", dir, err)
-	}
-	f, err := os.CreateTemp(dir, tempPattern(path))
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp) // a no-op after the rename
-	if err := f.Chmod(0o600); err != nil {
-		f.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return SyncDir(dir)
-}
-
-// tempPattern is the name (os.CreateTemp pattern) of WriteFileAtomic's temporary files for path.
-func tempPattern(path string) string { return "." + filepath.Base(path) + ".*.tmp" }
-
-// TempFiles lists the temporary files that WriteFileAtomic left beside path because the
-// process died between creating one and renaming it over path (a crash or power cut).
-// Remove them only where no other writer of path can be running (under its lock).
-func TempFiles(path string) ([]string, error) {
-	dir := filepath.Dir(path)
-	ents, err := os.ReadDir(dir)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("list %s: %w", dir, err)
-	}
-	var out []string
-	for _, e := range ents {
-		if ok, _ := filepath.Match(tempPattern(path), e.Name()); ok && !e.IsDir() {
-			out = append(out, filepath.Join(dir, e.Name()))
-		}
-	}
-	return out, nil
-}
-
-// SyncDir fsyncs a folder, making a rename or removal inside it durable.
-func SyncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("sync %s: %w", dir, err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("sync %s: %w", dir, err)
-	}
-	return nil
-}
-
-// Lock is an exclusive advisory lock on a file in state_dir, held by one process at a time.
-type Lock struct{ f *os.File }
-
-// ErrLocked is returned by TryLock when another process holds the lock.
-var ErrLocked = errors.New("locked by another process")
-
-// TryLock takes the lock dir/name without waiting, or returns ErrLocked.
-func TryLock(dir, name string) (*Lock, error) {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("lock: create %s: %w", dir, err)
-	}
-	path := filepath.Join(dir, name)
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("lock: open %s: %w", path, err)
-	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		f.Close()
-		if errors.Is(err, syscall.EWOULDBLOCK) {
-			return nil, fmt.Errorf("lock %s: %w", path, ErrLocked)
-		}
-		return nil, fmt.Errorf("lock %s: %w", path, err)
-	}
-	return &Lock{f: f}, nil
-}
-
-// Unlock releases the lock.
-func (l *Lock) Unlock() error {
-	if l == nil || l.f == nil {
-		return nil
-	}
-	err := l.f.Close() // closing the descriptor releases the flock
-	l.f = nil
-	return err
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/akminio/akminio/reconcile"
 	"github.com/akminio/akminio/reconcile/access"
+	"github.com/akminio/akminio/reconcile/render"
 )
 
 // accessFlags are plan's --access flags and apply's --refuse-access-loss.
@@ -76,13 +77,13 @@ func (s *session) writePlanAccess(format string, p reconcile.Plan, t access.Tabl
 	return s.writeScrubbed(func(w io.Writer) error {
 		switch format {
 		case "text":
-			if err := reconcile.WriteText(w, p); err != nil {
+			if err := render.Text(w, p); err != nil {
 				return err
 			}
 			return access.WriteText(w, t)
 		case "json":
 			var b bytes.Buffer
-			if err := reconcile.WriteJSON(&b, p); err != nil {
+			if err := render.JSON(&b, p); err != nil {
 				return err
 			}
 			out, err := access.AddToJSON(b.Bytes(), t)

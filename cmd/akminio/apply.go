@@ -11,10 +11,12 @@ import (
 
 	"github.com/akminio/akminio/reconcile"
 	"github.com/akminio/akminio/reconcile/access"
+	"github.com/akminio/akminio/reconcile/render"
 )
 
-func init() {
-	register(command{
+// applyCommand is the `apply` command.
+func applyCommand() command {
+	return command{
 		name:    "apply",
 		usage:   "[--output text|json] [--refuse-access-loss [--access-users canary|all]]",
 		summary: "observe, plan, repair once, verify (0 in sync, 1 failed, 2 drift left)",
@@ -51,7 +53,7 @@ func init() {
 				return exitOK
 			}
 		},
-	})
+	}
 }
 
 // applyJSON is apply's JSON output: the changes applied, then the drift left, in the plan
@@ -70,7 +72,7 @@ func (s *session) writeApply(format string, res *reconcile.Result) error {
 		switch format {
 		case "text":
 			for _, c := range res.Applied {
-				if err := reconcile.WriteText(w, reconcile.Plan{Changes: []reconcile.Change{c}}); err != nil {
+				if err := render.Text(w, reconcile.Plan{Changes: []reconcile.Change{c}}); err != nil {
 					return err
 				}
 			}
@@ -80,10 +82,10 @@ func (s *session) writeApply(format string, res *reconcile.Result) error {
 			if len(res.Applied) > 0 || res.Restarted {
 				fmt.Fprintln(w, "--- after apply:")
 			}
-			return reconcile.WriteText(w, res.Report())
+			return render.Text(w, res.Report())
 		case "json":
 			var rem bytes.Buffer
-			if err := reconcile.WriteJSON(&rem, res.Report()); err != nil {
+			if err := render.JSON(&rem, res.Report()); err != nil {
 				return err
 			}
 			out := applyJSON{Applied: res.Applied, Restarted: res.Restarted, Remaining: rem.Bytes(), Drift: res.Report().Drift()}

@@ -5,8 +5,9 @@ import (
 	"flag"
 )
 
-func init() {
-	register(command{
+// checkConfigCommand is the `check-config` command.
+func checkConfigCommand() command {
+	return command{
 		name:    "check-config",
 		usage:   "[--online]",
 		summary: "validate the config; with --online also reach authentik and MinIO with its credentials",
@@ -16,7 +17,7 @@ func init() {
 				return checkConfig(ctx, s, *online)
 			}
 		},
-	})
+	}
 }
 
 // checkConfig exits 0 for a valid config, 78 for an invalid one (one problem per line on

@@ -15,8 +15,9 @@ import (
 // healthcheckTimeout bounds the whole check; a container HEALTHCHECK has its own timeout too.
 const healthcheckTimeout = 5 * time.Second
 
-func init() {
-	register(command{
+// healthcheckCommand is the `healthcheck` command.
+func healthcheckCommand() command {
+	return command{
 		name:    "healthcheck",
 		usage:   "[--url URL]",
 		summary: "GET the daemon's /healthz; for a container HEALTHCHECK (0 healthy, 1 not)",
@@ -35,7 +36,7 @@ func init() {
 				return exitOK
 			}
 		},
-	})
+	}
 }
 
 // defaultListen is http.listen's default.

@@ -15,8 +15,9 @@ import (
 // exactly (an expression line not read, a mapping akminio would detach): review it.
 const exitReview = 2
 
-func init() {
-	register(command{
+// importCommand is the `import` command.
+func importCommand() command {
+	return command{
 		name:    "import",
 		usage:   "[--output-dir DIR] [--own-policies] [--force]",
 		summary: "write a complete config from a live authentik and MinIO; --config names only how to reach them (0 written, 2 written for review, 1 nothing written)",
@@ -28,7 +29,7 @@ func init() {
 				return importConfig(ctx, s, *dir, adopt.Options{OwnPolicies: *own}, *force)
 			}
 		},
-	})
+	}
 }
 
 func importConfig(ctx context.Context, s *session, dir string, opt adopt.Options, force bool) int {

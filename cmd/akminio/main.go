@@ -3,10 +3,12 @@
 // main only wires: it hands the process's arguments, streams and environment to run, which
 // picks a subcommand from the table below and returns the exit status.
 //
-// Adding a subcommand: create cmd/akminio/<name>.go with
+// Adding a subcommand: create cmd/akminio/<name>.go with its row, and add it to commands()
+// below:
 //
-//	func init() {
-//		register(command{
+//	// planCommand is the `plan` command.
+//	func planCommand() command {
+//		return command{
 //			name:    "plan",
 //			usage:   "[--output text|json]",
 //			summary: "observe both sides, print the plan, change nothing",
@@ -20,7 +22,7 @@
 //					...
 //				}
 //			},
-//		})
+//		}
 //	}
 //
 // --config is defined for every command by run; s.loadConfig reads the file it names
@@ -36,7 +38,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"sort"
 	"syscall"
 
 	"github.com/akminio/akminio/config"
@@ -64,15 +65,29 @@ type command struct {
 	setup func(fs *flag.FlagSet) runFunc
 }
 
-// commands is filled by register calls in each command's file.
-var commands = map[string]command{}
-
-// register adds c to the table; called from init functions.
-func register(c command) {
-	if _, dup := commands[c.name]; dup {
-		panic("akminio: command registered twice: " + c.name)
+// commands is the subcommand table, in the order `akminio help` lists them. Each
+// command's file defines its row.
+func commands() []command {
+	return []command{
+		applyCommand(),
+		checkConfigCommand(),
+		healthcheckCommand(),
+		importCommand(),
+		planCommand(),
+		rotateSecretCommand(),
+		runCommand(),
+		versionCommand(),
 	}
-	commands[c.name] = c
+}
+
+// lookup finds a command by name.
+func lookup(name string) (command, bool) {
+	for _, c := range commands() {
+		if c.name == name {
+			return c, true
+		}
+	}
+	return command{}, false
 }
 
 func main() {
@@ -90,7 +105,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, environ []str
 		printUsage(stdout)
 		return exitOK
 	}
-	cmd, ok := commands[args[0]]
+	cmd, ok := lookup(args[0])
 	if !ok {
 		fmt.Fprintf(stderr, "akminio: unknown command %q\n\n", args[0])
 		printUsage(stderr)
@@ -123,6 +138,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, environ []str
 		environ:    environ,
 		configPath: config.ResolvePath(*configFlag, environ),
 		scrubber:   logging.NewScrubber(),
+
+		rotationHooks: rotationTestHooks(),
 	}
 	return runCmd(ctx, s)
 }
@@ -130,13 +147,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, environ []str
 func printUsage(w io.Writer) {
 	fmt.Fprintln(w, "usage: akminio COMMAND [--config FILE] [flags]")
 	fmt.Fprintln(w, "\ncommands:")
-	names := make([]string, 0, len(commands))
-	for n := range commands {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		fmt.Fprintf(w, "  %-14s %s\n", n, commands[n].summary)
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  %-14s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintln(w, "\nRun 'akminio COMMAND --help' for a command's flags.")
 	fmt.Fprintf(w, "Exit status 78 means the config is invalid; each problem is printed on its own line.\n")

@@ -8,6 +8,7 @@ import (
 	"io"
 
 	"github.com/akminio/akminio/reconcile"
+	"github.com/akminio/akminio/reconcile/render"
 )
 
 // Exit statuses of plan and apply (spec section 3).
@@ -15,8 +16,9 @@ const (
 	exitDrift = 2 // plan: drift found; apply: drift left
 )
 
-func init() {
-	register(command{
+// planCommand is the `plan` command.
+func planCommand() command {
+	return command{
 		name:    "plan",
 		usage:   "[--output text|json] [--access [--access-users canary|all] [--access-limit N]]",
 		summary: "observe both sides, print the plan, change nothing (0 no drift, 2 drift, 1 could not observe)",
@@ -52,7 +54,7 @@ func init() {
 				return exitOK
 			}
 		},
-	})
+	}
 }
 
 // outputFlag defines --output for plan and apply.
@@ -60,10 +62,10 @@ func outputFlag(fs *flag.FlagSet) *string {
 	return fs.String("output", "text", "output format: text or json")
 }
 
-// engine loads the config (secrets required), builds the logger and the engine; on failure
+// engine loads the config (secrets required, state_dir checked), builds the logger and the engine; on failure
 // it has printed why and returns the exit status.
 func (s *session) engine() (*reconcile.Engine, int) {
-	cfg, code := s.loadConfig(true)
+	cfg, code := s.loadStateConfig()
 	if cfg == nil {
 		return nil, code
 	}
@@ -85,9 +87,9 @@ func (s *session) writePlan(format string, p reconcile.Plan) error {
 	return s.writeScrubbed(func(w io.Writer) error {
 		switch format {
 		case "text":
-			return reconcile.WriteText(w, p)
+			return render.Text(w, p)
 		case "json":
-			return reconcile.WriteJSON(w, p)
+			return render.JSON(w, p)
 		default:
 			return fmt.Errorf("--output %q: want text or json", format)
 		}

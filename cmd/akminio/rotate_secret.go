@@ -9,19 +9,16 @@ import (
 	"github.com/akminio/akminio/reconcile/rotate"
 )
 
-func init() {
-	register(command{
+// rotateSecretCommand is the `rotate-secret` command.
+func rotateSecretCommand() command {
+	return command{
 		name:    "rotate-secret",
 		summary: "rotate the OAuth2 client secret now (0 rotated, 1 failed and rolled back, 78 refused by the config)",
 		setup: func(*flag.FlagSet) runFunc {
 			return runRotateSecret
 		},
-	})
+	}
 }
-
-// testHooks, set only in binaries built with -tags akminio_testhooks, returns the fault hook
-// and bounds of a rotation from the environment (see rotate_testhooks.go).
-var testHooks func(environ []string, d *rotate.Deps)
 
 // runRotateSecret runs `akminio rotate-secret`: an interrupted rotation on disk is settled
 // first, then the secret is rotated (spec section 6). Exit 0 rotated, 1 failed (rolled back,
@@ -60,8 +57,8 @@ func (s *session) rotationDeps(eng *reconcile.Engine) (rotate.Deps, error) {
 		return d, err
 	}
 	d.Redact = s.scrubber.Add
-	if testHooks != nil {
-		testHooks(s.environ, &d)
+	if s.rotationHooks != nil {
+		s.rotationHooks(s.environ, &d)
 	}
 	return d, nil
 }

@@ -21,8 +21,9 @@ const (
 	envRestartTimeout = "AKMINIO_TEST_RESTART_TIMEOUT"
 )
 
-func init() {
-	testHooks = func(environ []string, d *rotate.Deps) {
+// rotationTestHooks returns the session's rotation hooks of a test build.
+func rotationTestHooks() func(environ []string, d *rotate.Deps) {
+	return func(environ []string, d *rotate.Deps) {
 		for _, kv := range environ {
 			k, v, _ := strings.Cut(kv, "=")
 			switch k {

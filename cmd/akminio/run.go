@@ -2,9 +2,7 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
-	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
@@ -15,24 +13,24 @@ import (
 	"github.com/akminio/akminio/config"
 	"github.com/akminio/akminio/daemon"
 	"github.com/akminio/akminio/lease"
-	"github.com/akminio/akminio/reconcile"
 	"github.com/akminio/akminio/reconcile/rotate"
 )
 
-func init() {
-	register(command{
+// runCommand is the `run` command.
+func runCommand() command {
+	return command{
 		name:    "run",
 		summary: "the daemon: reconcile on start, on the schedule and on events; serve HTTP",
 		setup: func(*flag.FlagSet) runFunc {
 			return runDaemon
 		},
-	})
+	}
 }
 
 // runDaemon wires the daemon: config, logger, a registry of its own, the engine factory,
 // SIGHUP for reloads. SIGTERM/SIGINT end ctx (see run in main.go); a clean shutdown exits 0.
 func runDaemon(ctx context.Context, s *session) int {
-	cfg, code := s.loadConfig(true)
+	cfg, code := s.loadStateConfig()
 	if cfg == nil {
 		return code
 	}
@@ -78,71 +76,32 @@ func runDaemon(ctx context.Context, s *session) int {
 	return exitOK
 }
 
-// settlingRunner is the daemon's runner: before each reconcile run it settles a rotation
-// left on disk (one whose rollback failed, or that a crash interrupted), as `akminio apply`
-// does, so that no run writes identity_openid while a rotation is unresolved. A rotation
-// that cannot be settled fails the run, which alerts.
-type settlingRunner struct {
-	eng *reconcile.Engine
-	s   *session
-}
-
+// newSettlingRunner is the daemon's runner for cfg: the engine, with a rotation on disk
+// settled before each run (daemon.SettlingRunner).
 func (s *session) newSettlingRunner(cfg *config.Config, log *zap.Logger) (daemon.Runner, error) {
 	eng, err := newFencedEngine(cfg, log, s.gate)
 	if err != nil {
 		return nil, err
 	}
-	return settlingRunner{eng: eng, s: s}, nil
+	return daemon.SettlingRunner{Engine: eng, Deps: s.rotationDeps}, nil
 }
 
-// DryRun observes and plans without writing: the daemon's run while a follower (ha). A
-// rotation on disk is left for when this instance leads.
-func (r settlingRunner) DryRun(ctx context.Context) (*reconcile.Result, error) {
-	return r.eng.DryRun(ctx)
-}
-
-// Apply settles a rotation on disk, if any, then runs the engine.
-func (r settlingRunner) Apply(ctx context.Context) (*reconcile.Result, error) {
-	err := r.s.settleRotation(ctx, r.eng, func(action string) {
-		r.eng.Log.Info("rotation recovery", zap.String("action", action))
-	})
-	if err != nil {
-		return nil, fmt.Errorf("a secret rotation on disk could not be settled, so the reconcile run did not start: %w", err)
-	}
-	return r.eng.Apply(ctx)
-}
-
-// scheduledRotation is the scheduled rotation (spec section 6) with the config in force; the
-// daemon runs it exclusively, counts and alerts its result.
+// scheduledRotation is the scheduled rotation with the config in force.
 func (s *session) scheduledRotation(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 	deps, err := s.daemonRotationDeps(cfg, log)
 	if err != nil {
 		return err
 	}
-	_, err = rotate.Run(ctx, deps)
-	return err
+	return daemon.Rotate(ctx, deps)
 }
 
-// startupRecovery finishes or rolls back a rotation a crash interrupted, before the daemon's
-// first run. It returns "" when there was none, else the daemon's rotation result.
+// startupRecovery settles a rotation a crash interrupted, before the daemon's first run.
 func (s *session) startupRecovery(ctx context.Context, cfg *config.Config, log *zap.Logger) (string, error) {
 	deps, err := s.daemonRotationDeps(cfg, log)
 	if err != nil {
 		return "", err
 	}
-	out, err := rotate.Recover(ctx, deps)
-	for _, a := range out.Actions {
-		log.Info("rotation recovery", zap.String("action", a))
-	}
-	switch {
-	case err != nil:
-		return daemon.RotationFailed, err
-	case out.Result == rotate.Rotated:
-		return daemon.RotationSuccess, nil
-	case out.Result == rotate.RolledBack:
-		return daemon.RotationRolledBack, errors.New("a rotation interrupted by a crash was rolled back")
-	}
-	return "", nil
+	return daemon.RecoverRotation(ctx, deps, log)
 }
 
 // daemonRotationDeps builds a rotation's dependencies for the daemon from cfg.
@@ -165,6 +124,9 @@ func (s *session) reloadConfig(log *zap.Logger) (*config.Config, error) {
 		return nil, err
 	}
 	if err := cfg.RequireSecrets(); err != nil {
+		return nil, err
+	}
+	if err := cfg.RequireStateDir(); err != nil {
 		return nil, err
 	}
 	return cfg, nil

@@ -3,13 +3,14 @@ package main
 import (
 	"errors"
 	"fmt"
+	"github.com/akminio/akminio/lease"
 	"io"
 
 	"go.uber.org/zap"
 
 	"github.com/akminio/akminio/config"
 	"github.com/akminio/akminio/internal/logging"
-	"github.com/akminio/akminio/lease"
+	"github.com/akminio/akminio/reconcile/rotate"
 )
 
 // session is what a running command gets: its streams, environment and config path, and
@@ -22,8 +23,11 @@ type session struct {
 	// scrubber holds the loaded secrets; use s.printf/s.errorf for anything that might
 	// carry text from a remote system, and s.logger for logs.
 	scrubber *logging.Scrubber
+	// rotationHooks, set only in binaries built with -tags akminio_testhooks (see
+	// rotationTestHooks), sets a rotation's fault hook and bounds from the environment.
+	rotationHooks func(environ []string, d *rotate.Deps)
 	// gate, when set (`akminio run` with ha on), fences every write of the engines the
-	// session builds (lease.Fence).
+	// session builds (lease.Fence, Engine.Gate).
 	gate lease.Gate
 }
 
@@ -44,18 +48,36 @@ func (s *session) loadWith(load func(string, []string) (*config.Config, []config
 		err = cfg.RequireSecrets()
 	}
 	if err != nil {
-		var cerr *config.Error
-		if errors.As(err, &cerr) {
-			for _, p := range cerr.Problems {
-				fmt.Fprintln(s.stderr, p)
-			}
-		} else {
-			fmt.Fprintf(s.stderr, "%s: %v\n", s.configPath, err)
-		}
-		return nil, exitConfig
+		return nil, s.configProblems(err)
 	}
 	s.scrubber.Set(cfg.SecretValues()...)
 	return cfg, exitOK
+}
+
+// loadStateConfig is loadConfig(true) for the commands that keep state in state_dir (plan,
+// apply, run, rotate-secret): a state_dir others could write to is refused too.
+func (s *session) loadStateConfig() (*config.Config, int) {
+	cfg, code := s.loadConfig(true)
+	if cfg == nil {
+		return nil, code
+	}
+	if err := cfg.RequireStateDir(); err != nil {
+		return nil, s.configProblems(err)
+	}
+	return cfg, exitOK
+}
+
+// configProblems prints a config error, one problem a line, and returns exitConfig.
+func (s *session) configProblems(err error) int {
+	var cerr *config.Error
+	if errors.As(err, &cerr) {
+		for _, p := range cerr.Problems {
+			fmt.Fprintln(s.stderr, p)
+		}
+	} else {
+		fmt.Fprintf(s.stderr, "%s: %v\n", s.configPath, err)
+	}
+	return exitConfig
 }
 
 // logger builds the zap logger cfg.Log describes, writing to stderr through the scrubber.

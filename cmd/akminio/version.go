@@ -17,8 +17,9 @@ var (
 	commit  = ""
 )
 
-func init() {
-	register(command{
+// versionCommand is the `version` command.
+func versionCommand() command {
+	return command{
 		name:    "version",
 		summary: "print version, commit and Go version",
 		setup: func(*flag.FlagSet) runFunc {
@@ -28,7 +29,7 @@ func init() {
 				return exitOK
 			}
 		},
-	})
+	}
 }
 
 // buildVersion returns the stamped version and commit, or what the build info records.

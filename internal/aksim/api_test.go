@@ -95,6 +95,28 @@ func TestPagination(t *testing.T) {
 	}
 }
 
+// TestDefaultPageSize: a list without page_size gets the tenant's
+// pagination_default_page_size, 20 (authentik/tenants/models.py), not the cap of 100.
+func TestDefaultPageSize(t *testing.T) {
+	s := aksimtest.Start(t)
+	c := aksimtest.Client(s)
+	for i := range 24 { // plus "authentik Admins": 25 groups
+		if _, err := s.AddGroup(fmt.Sprintf("g%02d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l, _, err := c.CoreAPI.CoreGroupsList(context.Background()).IncludeUsers(false).Execute()
+	must(t, err)
+	if p := l.Pagination; len(l.Results) != 20 || p.Count != 25 || p.TotalPages != 2 || p.Next != 2 || p.EndIndex != 20 {
+		t.Fatalf("list without page_size: %d results, pagination %+v; want 20 of 25 on 2 pages", len(l.Results), p)
+	}
+	l, _, err = c.CoreAPI.CoreGroupsList(context.Background()).Page(2).IncludeUsers(false).Execute()
+	must(t, err)
+	if p := l.Pagination; len(l.Results) != 5 || p.StartIndex != 21 || p.EndIndex != 25 {
+		t.Fatalf("page 2 without page_size: %d results, pagination %+v; want 21..25", len(l.Results), p)
+	}
+}
+
 func TestGroupsUsersAndParents(t *testing.T) {
 	s := aksimtest.Start(t)
 	c := aksimtest.Client(s)

@@ -1,6 +1,7 @@
 package aksim
 
 import (
+	"cmp"
 	"context"
 	"slices"
 	"strconv"
@@ -25,8 +26,13 @@ type claimInput struct {
 	provider map[string]any // what expressions see as provider
 	p        map[string]any // the provider's stored fields
 	slug     string         // the provider's application, "" if none
-	mappings []mappingSnap  // ordered by name, as authentik evaluates them
+	mappings []mappingSnap  // ordered by scope_name, as authentik evaluates them
 	key      *keyMaterial   // nil: tokens are HS256 with the client secret
+	// tokenScopes is token.scope for expressions: the scopes asked for or, when none
+	// were, every scope name of the provider's mappings (as preview_user builds it).
+	tokenScopes []string
+	// requestUser: http_request.user is the user (preview_user), not AnonymousUser.
+	requestUser bool
 }
 
 // snapshotClaims copies what claim computation needs. userPK 0 means the
@@ -50,7 +56,22 @@ func (st *store) snapshotClaims(p *record, userPK int, scopes []string) *claimIn
 		}
 		in.mappings = append(in.mappings, mappingSnap{str(m.f["name"]), str(m.f["scope_name"]), str(m.f["expression"])})
 	}
-	slices.SortStableFunc(in.mappings, func(a, b mappingSnap) int { return strings.Compare(a.name, b.name) })
+	// authentik evaluates and merges a provider's mappings ordered by scope_name
+	// (providers/oauth2/views/userinfo.py get_claims, ScopeMapping...order_by("scope_name"));
+	// the discovery document lists scopes in that order too (views/provider.py). Among
+	// mappings of one scope the database decides; the simulator takes the name.
+	slices.SortStableFunc(in.mappings, func(a, b mappingSnap) int {
+		return cmp.Or(strings.Compare(a.scope, b.scope), strings.Compare(a.name, b.name))
+	})
+	in.tokenScopes = slices.Clone(scopes)
+	if scopes == nil {
+		// preview_user: _scope=" ".join(ScopeMapping.objects.filter(provider=provider)
+		// .values_list("scope_name")) (providers/oauth2/api/providers.py).
+		in.tokenScopes = []string{}
+		for _, m := range in.mappings {
+			in.tokenScopes = append(in.tokenScopes, m.scope)
+		}
+	}
 	if k := str(p.f["signing_key"]); k != "" {
 		in.key = st.keys[k]
 	}
@@ -85,7 +106,8 @@ type MappingFailure struct {
 func evalEach(ctx context.Context, in *claimInput) []pyexpr.Result {
 	jobs := make([]pyexpr.Job, len(in.mappings))
 	for i, m := range in.mappings {
-		jobs[i] = pyexpr.Job{Expression: m.expression, Input: pyexpr.Input{User: in.user, Provider: in.provider}}
+		jobs[i] = pyexpr.Job{Expression: m.expression, Input: pyexpr.Input{User: in.user, Provider: in.provider,
+			Scopes: in.tokenScopes, RequestUser: in.requestUser}}
 	}
 	results, err := pyexpr.EvaluateMany(ctx, jobs)
 	if err != nil {
@@ -165,11 +187,13 @@ func (in *claimInput) subject() string {
 	return in.uid
 }
 
-// idTokenClaims computes the ID token claims for the snapshot's user:
-// authentik's standard claims, then (include_claims_in_id_token, the
-// default) the merged mapping claims. preferred_username and email are
-// always present for the simulator's users, as the test-token contract
-// promises, even without the profile or email scope.
+// idTokenClaims computes the ID token claims for the snapshot's user as
+// IDToken.new and IDToken.to_dict do (providers/oauth2/id_token.py): iss,
+// sub, aud, exp, iat, auth_time and acr (amr, nonce and sid need a login
+// session, which the simulator has not), then, with include_claims_in_id_token
+// (the default), the merged mapping claims, which replace standard ones of the
+// same name. Nothing else: preferred_username and email come only from
+// mappings (the built-in profile and email ones).
 func (s *Server) idTokenClaims(ctx context.Context, base string, in *claimInput) map[string]any {
 	now := time.Now()
 	out := map[string]any{
@@ -185,12 +209,6 @@ func (s *Server) idTokenClaims(ctx context.Context, base string, in *claimInput)
 		for k, v := range claims {
 			out[k] = v
 		}
-	}
-	if _, ok := out["preferred_username"]; !ok {
-		out["preferred_username"] = in.user.Username
-	}
-	if _, ok := out["email"]; !ok {
-		out["email"] = in.user.Email
 	}
 	return out
 }

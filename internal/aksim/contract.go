@@ -11,6 +11,7 @@ import (
 	"io"
 	"net/http"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -153,6 +154,9 @@ func validationBody(err error) map[string]any {
 	if errors.As(err, &re) {
 		field, msg := "non_field_errors", re.Reason
 		var se *openapi3.SchemaError
+		if errors.As(re.Err, &se) && re.Parameter == nil && se.SchemaField == "enum" {
+			return choiceError(se)
+		}
 		if errors.As(re.Err, &se) {
 			msg = se.Reason
 			if se.SchemaField == "required" {
@@ -176,6 +180,30 @@ func validationBody(err error) map[string]any {
 		return map[string]any{field: []string{msg}}
 	}
 	return map[string]any{"non_field_errors": []string{err.Error()}}
+}
+
+// choiceError is DRF's answer to a body value outside a ChoiceField's choices
+// (such as a redirect URI's matching_mode, providers/oauth2/api/providers.py
+// RedirectURISerializer): {"field": ["\"x\" is not a valid choice."]}, and for an
+// item of a list of objects {"field": [{}, ..., {"key": [...]}]}, one entry per item
+// up to the invalid one (DRF lists every item; later ones are left out here).
+func choiceError(se *openapi3.SchemaError) map[string]any {
+	msg := []string{`"` + fmt.Sprint(se.Value) + `" is not a valid choice.`}
+	ptr := se.JSONPointer()
+	if len(ptr) == 0 {
+		return map[string]any{"non_field_errors": msg}
+	}
+	if len(ptr) == 3 {
+		if idx, err := strconv.Atoi(ptr[1]); err == nil && idx >= 0 && idx < 1000 {
+			items := make([]any, idx+1)
+			for i := range idx {
+				items[i] = map[string]any{}
+			}
+			items[idx] = map[string]any{ptr[2]: msg}
+			return map[string]any{ptr[0]: items}
+		}
+	}
+	return map[string]any{ptr[0]: msg}
 }
 
 // validateResponse checks a recorded response against the operation's

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/google/uuid"
 
@@ -163,7 +164,33 @@ func (st *store) checkProvider(self *record, f map[string]any) (int, any) {
 	return 0, nil
 }
 
+// checkRedirectURIs is OAuth2ProviderSerializer.validate_redirect_uris
+// (providers/oauth2/api/providers.py): a regex-mode URL must compile with
+// Python's re, else 400 {"redirect_uris": ["Invalid Regex Pattern: <url>"]}.
+// (matching_mode outside strict/regex is refused by the request contract, in
+// DRF's ChoiceField words.)
+func checkRedirectURIs(c *call) (int, any) {
+	list, _ := c.body["redirect_uris"].([]any)
+	var patterns []string
+	for _, e := range list {
+		if u, ok := e.(map[string]any); ok && u["matching_mode"] == "regex" {
+			patterns = append(patterns, str(u["url"]))
+		}
+	}
+	bad, err := pyexpr.FirstInvalidRegex(c.r.Context(), patterns)
+	switch {
+	case err != nil:
+		return http.StatusInternalServerError, map[string]any{"detail": "aksim: compile redirect URI: " + err.Error()}
+	case bad >= 0:
+		return errField("redirect_uris", "Invalid Regex Pattern: "+patterns[bad])
+	}
+	return 0, nil
+}
+
 func (s *Server) providersCreate(c *call) (int, any) {
+	if code, body := checkRedirectURIs(c); code != 0 {
+		return code, body
+	}
 	st := s.st
 	st.mu.Lock()
 	defer st.mu.Unlock()
@@ -186,6 +213,9 @@ func (s *Server) providersCreate(c *call) (int, any) {
 }
 
 func (s *Server) providersUpdate(c *call) (int, any) {
+	if code, body := checkRedirectURIs(c); code != 0 {
+		return code, body
+	}
 	st := s.st
 	st.mu.Lock()
 	defer st.mu.Unlock()
@@ -232,7 +262,10 @@ func (s *Server) providersPreviewUser(c *call) (int, any) {
 	}
 	var snap *claimInput
 	if p != nil && st.userByPK(forUser) != nil {
+		// The token's scope is every scope name of the provider and the copied
+		// request's user is the previewed user (providers/oauth2/api/providers.py).
 		snap = st.snapshotClaims(p, forUser, nil)
+		snap.requestUser = true
 	}
 	st.mu.Unlock()
 	if p == nil {
@@ -261,6 +294,9 @@ func (s *Server) mappingsList(c *call) (int, any) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	managed := c.r.URL.Query()["managed"]
+	if code, body := st.checkManagedFilter(managed); code != 0 {
+		return code, body
+	}
 	var out []*record
 	for _, m := range sorted(st.mappings, func(r *record) string { return str(r.f["scope_name"]) + "\x00" + str(r.f["name"]) }) {
 		if !fieldFilters(c, m, "name", "scope_name") {
@@ -278,6 +314,27 @@ func (s *Server) mappingsList(c *call) (int, any) {
 		out = append(out, m)
 	}
 	return paginate(c, out, renderMapping)
+}
+
+// checkManagedFilter validates ?managed= as authentik does: the filter is an
+// AllValuesMultipleFilter (authentik/core/api/property_mappings.py,
+// PropertyMappingFilterSet, which providers/oauth2/api/scopes.py's
+// ScopeMappingFilter extends), a multiple-choice filter whose choices are the
+// managed values present, so a value no mapping has is a 400 naming the first
+// such value in Django's words, not an empty list. Callers hold st.mu.
+func (st *store) checkManagedFilter(values []string) (int, any) {
+	present := map[string]bool{}
+	for _, m := range st.mappings {
+		if v, ok := m.f["managed"].(string); ok {
+			present[v] = true
+		}
+	}
+	for _, v := range values {
+		if !present[v] {
+			return errField("managed", "Select a valid choice. "+v+" is not one of the available choices.")
+		}
+	}
+	return 0, nil
 }
 
 func (s *Server) mappingsRetrieve(c *call) (int, any) {
@@ -307,13 +364,22 @@ func (st *store) checkMapping(self *record, f map[string]any) (int, any) {
 	return 0, nil
 }
 
-// compileExpression is authentik's expression validation on save.
-func compileExpression(c *call) (int, any) {
+// validateMapping is ScopeMappingSerializer's field validation on save
+// (providers/oauth2/api/scopes.py): scope_name must not contain a space (its
+// no_space validator), and the expression must compile
+// (PropertyMappingSerializer.validate_expression, core/api/property_mappings.py),
+// a failure worded by common/expression/evaluator.py's validate as
+// "Expression Syntax Error: <Python's message>", whose file name is the
+// instance's name ("None" on create: filename "").
+func validateMapping(c *call, filename string) (int, any) {
+	if v, ok := c.body["scope_name"]; ok && strings.Contains(str(v), " ") {
+		return errField("scope_name", "Value must not contain spaces.")
+	}
 	expr, ok := c.body["expression"]
 	if !ok {
 		return 0, nil
 	}
-	err := pyexpr.Compile(c.r.Context(), str(expr))
+	err := pyexpr.CompileNamed(c.r.Context(), str(expr), filename)
 	switch {
 	case errors.Is(err, pyexpr.ErrSyntax):
 		return errField("expression", err.Error())
@@ -324,7 +390,7 @@ func compileExpression(c *call) (int, any) {
 }
 
 func (s *Server) mappingsCreate(c *call) (int, any) {
-	if code, body := compileExpression(c); code != 0 {
+	if code, body := validateMapping(c, ""); code != 0 {
 		return code, body
 	}
 	st := s.st
@@ -342,7 +408,13 @@ func (s *Server) mappingsCreate(c *call) (int, any) {
 }
 
 func (s *Server) mappingsUpdate(c *call) (int, any) {
-	if code, body := compileExpression(c); code != 0 {
+	s.st.mu.Lock()
+	var stored string
+	if m := s.st.mappings[c.params["pm_uuid"]]; m != nil {
+		stored = str(m.f["name"])
+	}
+	s.st.mu.Unlock()
+	if code, body := validateMapping(c, stored); code != 0 {
 		return code, body
 	}
 	st := s.st

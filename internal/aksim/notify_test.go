@@ -108,7 +108,7 @@ func TestNotificationsFollowAuthentik(t *testing.T) {
 
 	// A scope mapping created and edited by alice: two notifications, to alice.
 	m, _, err := clientAs(s, alice).PropertymappingsAPI.PropertymappingsProviderScopeCreate(ctx).ScopeMappingRequest(
-		*api.NewScopeMappingRequest("m", "minio", "return None")).Execute()
+		*api.NewScopeMappingRequest("m", "return None", "minio")).Execute()
 	must(t, err)
 	patch := api.NewPatchedScopeMappingRequest()
 	patch.SetExpression("return {}")

@@ -80,9 +80,11 @@ func (s *Server) serveDiscovery(w http.ResponseWriter, r *http.Request) {
 	if !slices.Contains(scopes, "openid") {
 		scopes = append(scopes, "openid")
 	}
-	alg := "HS256"
+	// id_token_signing_alg_values_supported is [provider.jwt_key's algorithm]
+	// (views/provider.py).
+	alg := string(jose.HS256)
 	if in.key != nil {
-		alg = "RS256"
+		alg = string(in.key.alg())
 	}
 	o := base + "/application/o/"
 	writeJSON(w, http.StatusOK, map[string]any{
@@ -135,20 +137,26 @@ func (s *Server) serveJWKS(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
-	set := jose.JSONWebKeySet{Keys: []jose.JSONWebKey{}}
-	if in.key != nil {
-		set.Keys = append(set.Keys, jose.JSONWebKey{Key: &in.key.key.PublicKey, KeyID: in.key.kid,
-			Algorithm: string(jose.RS256), Use: "sig", Certificates: []*x509.Certificate{in.key.cert}})
+	// views/jwks.py: the signing key as a JWK (alg from the key type; an EC key as
+	// kty EC with crv P-256), and {} without "keys" when the provider signs with its
+	// client secret.
+	if in.key == nil {
+		writeJSON(w, http.StatusOK, map[string]any{})
+		return
 	}
+	set := jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: in.key.key.Public(), KeyID: in.key.kid,
+		Algorithm: string(in.key.alg()), Use: "sig", Certificates: []*x509.Certificate{in.key.cert}}}}
 	writeJSON(w, http.StatusOK, set)
 }
 
-// sign serialises claims as a JWT: RS256 with the provider's signing key,
-// or HS256 with the client secret when it has none (authentik's rule).
+// sign serialises claims as a JWT the way OAuth2Provider.encode does with
+// jwt_key (providers/oauth2/models.py): with the signing key, RS256 for an RSA
+// key and ES256 for a P-256 one, with its kid; without one, HS256 with the
+// client secret.
 func sign(in *claimInput, claims map[string]any) (string, error) {
 	key := jose.SigningKey{Algorithm: jose.HS256, Key: []byte(str(in.p["client_secret"]))}
 	if in.key != nil {
-		key = jose.SigningKey{Algorithm: jose.RS256, Key: jose.JSONWebKey{Key: in.key.key, KeyID: in.key.kid}}
+		key = jose.SigningKey{Algorithm: in.key.alg(), Key: jose.JSONWebKey{Key: in.key.key, KeyID: in.key.kid}}
 	}
 	signer, err := jose.NewSigner(key, (&jose.SignerOptions{}).WithType("JWT"))
 	if err != nil {

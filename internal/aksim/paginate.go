@@ -6,9 +6,11 @@ import (
 )
 
 const (
-	// pageSizeDefault and pageSizeMax are authentik's REST_FRAMEWORK
-	// PAGE_SIZE and its cap on ?page_size.
-	pageSizeDefault = 100
+	// pageSizeDefault and pageSizeMax are a fresh tenant's
+	// pagination_default_page_size (a list without ?page_size gets 20) and
+	// pagination_max_page_size (the cap on ?page_size), from authentik's
+	// authentik/tenants/models.py; authentik/api/pagination.py reads them.
+	pageSizeDefault = 20
 	pageSizeMax     = 100
 )
 

@@ -1,6 +1,9 @@
 package aksim
 
 import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/md5"
 	"crypto/rand"
 	"crypto/rsa"
@@ -16,6 +19,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/go-jose/go-jose/v4"
 	"github.com/google/uuid"
 )
 
@@ -24,6 +28,11 @@ const (
 	adminPK = 1
 	// SelfSignedName is the keypair every authentik install starts with.
 	SelfSignedName = "authentik Self-signed Certificate"
+	// ECKeypairName is an ECDSA P-256 keypair the simulator adds to a fresh
+	// install (authentik does not generate one, but an operator may import or
+	// generate one, and the simulator's API cannot create keypairs): a
+	// provider signing with it issues ES256 tokens.
+	ECKeypairName = "aksim ECDSA P-256 Certificate"
 	// AdminsGroup is the superuser group of a fresh install.
 	AdminsGroup = "authentik Admins"
 )
@@ -59,30 +68,55 @@ var builtinFlows = []struct{ slug, name, title, designation, authentication stri
 
 // keyMaterial is a keypair's private key and certificate.
 type keyMaterial struct {
-	key     *rsa.PrivateKey
+	key     crypto.Signer // *rsa.PrivateKey or *ecdsa.PrivateKey (P-256)
 	cert    *x509.Certificate
 	certPEM string
 	keyPEM  string
 	kid     string
+	keyType string // the API's key_type: "rsa" or "ec"
+}
+
+// alg is the JWT algorithm tokens signed with the key use, as authentik's
+// JWTAlgorithms.from_private_key picks it (providers/oauth2/models.py): RS256
+// for an RSA key, ES256 for a P-256 key.
+func (k *keyMaterial) alg() jose.SignatureAlgorithm {
+	if k.keyType == "ec" {
+		return jose.ES256
+	}
+	return jose.RS256
 }
 
 var (
-	selfSignedOnce sync.Once
-	selfSigned     *keyMaterial
-	selfSignedErr  error
+	keysOnce sync.Once
+	rsaKey   *keyMaterial
+	ecKey    *keyMaterial
+	keysErr  error
 )
 
-// selfSignedKey generates the RSA 2048 key and certificate once per
-// process; every simulator in the process shares it.
-func selfSignedKey() (*keyMaterial, error) {
-	selfSignedOnce.Do(func() { selfSigned, selfSignedErr = newKeyMaterial(SelfSignedName) })
-	return selfSigned, selfSignedErr
+// seedKeys generates the RSA 2048 and ECDSA P-256 keys and certificates once
+// per process; every simulator in the process shares them.
+func seedKeys() (rsaKM, ecKM *keyMaterial, err error) {
+	keysOnce.Do(func() {
+		rsaKey, keysErr = newKeyMaterial(SelfSignedName, "rsa")
+		if keysErr == nil {
+			ecKey, keysErr = newKeyMaterial(ECKeypairName, "ec")
+		}
+	})
+	return rsaKey, ecKey, keysErr
 }
 
-func newKeyMaterial(cn string) (*keyMaterial, error) {
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
+func newKeyMaterial(cn, keyType string) (*keyMaterial, error) {
+	var key crypto.Signer
+	var err error
+	usage := x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment
+	if keyType == "ec" {
+		key, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		usage = x509.KeyUsageDigitalSignature
+	} else {
+		key, err = rsa.GenerateKey(rand.Reader, 2048)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("generate RSA key: %w", err)
+		return nil, fmt.Errorf("generate %s key: %w", keyType, err)
 	}
 	now := time.Now().UTC()
 	tmpl := &x509.Certificate{
@@ -90,9 +124,9 @@ func newKeyMaterial(cn string) (*keyMaterial, error) {
 		Subject:      pkix.Name{CommonName: cn, Organization: []string{"authentik"}},
 		NotBefore:    now.Add(-time.Hour),
 		NotAfter:     now.AddDate(1, 0, 0),
-		KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
+		KeyUsage:     usage,
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
 	if err != nil {
 		return nil, fmt.Errorf("self-sign certificate: %w", err)
 	}
@@ -103,15 +137,15 @@ func newKeyMaterial(cn string) (*keyMaterial, error) {
 	keyPEM := string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: mustPKCS8(key)}))
 	sum := md5.Sum([]byte(keyPEM)) //nolint:gosec // authentik derives its kid from an md5 of the key data
 	return &keyMaterial{
-		key: key, cert: cert, keyPEM: keyPEM, kid: hex.EncodeToString(sum[:]),
+		key: key, cert: cert, keyPEM: keyPEM, kid: hex.EncodeToString(sum[:]), keyType: keyType,
 		certPEM: string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})),
 	}, nil
 }
 
-func mustPKCS8(key *rsa.PrivateKey) []byte {
+func mustPKCS8(key crypto.Signer) []byte {
 	b, err := x509.MarshalPKCS8PrivateKey(key)
 	if err != nil {
-		panic(err) // cannot fail for an RSA key
+		panic(err) // cannot fail for an RSA or P-256 key
 	}
 	return b
 }
@@ -143,12 +177,14 @@ func (s *Server) seed() error {
 			"designation": fl.designation, "authentication": fl.authentication, "background": "",
 			"policy_engine_mode": "any", "compatibility_mode": false, "layout": "stacked", "denied_action": "message_continue"})
 	}
-	km, err := selfSignedKey()
+	rsaKM, ecKM, err := seedKeys()
 	if err != nil {
 		return err
 	}
 	kp := st.add(st.keypairs, uuid.NewString(), 0, map[string]any{"name": SelfSignedName})
-	st.keys[kp.id] = km
+	st.keys[kp.id] = rsaKM
+	kp = st.add(st.keypairs, uuid.NewString(), 0, map[string]any{"name": ECKeypairName})
+	st.keys[kp.id] = ecKM
 	return nil
 }
 
@@ -161,7 +197,7 @@ func (st *store) renderKeypair(kp *record) map[string]any {
 	return map[string]any{
 		"pk": kp.id, "name": kp.f["name"], "fingerprint_sha256": fingerprint(s256[:]), "fingerprint_sha1": fingerprint(s1[:]),
 		"cert_expiry": ts(km.cert.NotAfter), "cert_subject": km.cert.Subject.String(), "private_key_available": true,
-		"key_type": "rsa", "certificate_download_url": base + "/view_certificate/?download",
+		"key_type": km.keyType, "certificate_download_url": base + "/view_certificate/?download",
 		"private_key_download_url": base + "/view_private_key/?download", "managed": nil,
 	}
 }

@@ -151,3 +151,34 @@ func TestSecretInEveryEncoding(t *testing.T) {
 		})
 	}
 }
+
+// TestAlertURLsAreSecrets: the config's alert URLs are scrubbed however their credentials
+// show up: the URL whole, net/http's error (password masked, query kept), a path token, a
+// query value alone.
+func TestAlertURLsAreSecrets(t *testing.T) {
+	var cfg config.Config
+	cfg.Alerts.WebhookURL = "https://bot:pw-8c1f2a@hooks.example/services/T0/B0/XyZsecretPath?token=q-51b7e3d9"
+	cfg.Alerts.AlertmanagerURL = "http://am:am-pw-0d3c@am.example:9093"
+	var buf bytes.Buffer
+	log, err := New(config.Log{Level: "debug", Format: "json"}, &buf, NewScrubber(cfg.SecretValues()...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, _ := url.Parse(cfg.Alerts.WebhookURL)
+	log.Error("whole", zap.String("url", cfg.Alerts.WebhookURL), zap.String("am", cfg.Alerts.AlertmanagerURL))
+	log.Error("net/http", zap.Error(&url.Error{Op: "Post", URL: u.Redacted(), Err: errors.New("EOF")}))
+	log.Error("parts", zap.String("path", u.Path), zap.String("q", u.Query().Get("token")))
+	log.Info("unrelated", zap.String("host", "hooks.example"))
+	out := buf.String()
+	for _, s := range []string{"pw-8c1f2a", "XyZsecretPath", "q-51b7e3d9", "am-pw-0d3c"} {
+		if strings.Contains(out, s) {
+			t.Errorf("log shows %q:\n%s", s, out)
+		}
+	}
+	if !strings.Contains(out, `"host":"hooks.example"`) {
+		t.Errorf("a host alone was scrubbed:\n%s", out)
+	}
+	if got := config.RedactURL(cfg.Alerts.WebhookURL); got != "https://hooks.example" {
+		t.Errorf("RedactURL = %q, want scheme and host", got)
+	}
+}

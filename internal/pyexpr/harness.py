@@ -3,8 +3,9 @@
 Everything arrives as one JSON document on stdin and leaves as one JSON document on stdout;
 no data is ever interpolated into code. Standard library only.
 
-Request:  {"mode": "compile" | "evaluate",
-           "items": [{"expression": str, "user": null | {...}, "provider": {...} | null}]}
+Request:  {"mode": "compile" | "regex" | "evaluate",
+           "items": [{"expression": str, "user": null | {...}, "provider": {...} | null,
+                      "scopes": [str] | null, "request_user": bool, "filename": str}]}
 Response: {"results": [{"ok": true, "value": ...}
                        | {"ok": false, "error": {"kind", "type", "message", "line"}}]}
 
@@ -16,7 +17,8 @@ authentik/core/expression/evaluator.py, PropertyMappingEvaluator):
   * the source is "def handler(<context keys joined by ','>):\n" + textwrap.indent(expr, 4
     spaces) + "\nresult = handler(<same>)", compiled with the mapping name as file name and
     run with exec(code, globals, locals-from-context);
-  * save-time validation compiles with a context holding only "request".
+  * save-time validation compiles with a context holding only "request", and the file name
+    str(instance): "None" on create, the mapping's stored name on update.
 The discovery endpoint (ProviderInfoView.get_claims) evaluates every scope mapping with
 user=guardian's get_anonymous_user(): a real, saved User row named "AnonymousUser" that is
 "authenticated" in Django's sense and belongs to no group, so ak_is_group_member returns False
@@ -404,11 +406,16 @@ def context_for(item):
     anonymous = item.get("user") is None
     user = User(ANONYMOUS if anonymous else item["user"])
     provider = Record(item.get("provider") or {})
+    # preview_user copies the request and sets its user to the previewed one
+    # (providers/oauth2/api/providers.py); at the token and discovery endpoints nobody is
+    # logged in.
+    http_user = user if item.get("request_user") and not anonymous else DjangoAnonymousUser()
     http_request = Record({"method": "GET", "path": "", "GET": {}, "POST": {}, "headers": {},
-                           "META": {}, "user": DjangoAnonymousUser()})
+                           "META": {}, "user": http_user})
     kwargs = {"provider": provider}
     if not anonymous:  # a token exists only when one is being issued
-        kwargs["token"] = Record({"user": user, "provider": provider, "scope": []})
+        kwargs["token"] = Record({"user": user, "provider": provider,
+                                  "scope": list(item.get("scopes") or [])})
     req = PolicyRequest(user, http_request, Record({"name": FILENAME}), dict(kwargs))
     return {"user": user, "http_request": http_request, "request": req, **kwargs}
 
@@ -447,11 +454,23 @@ def encode_value(value):
 
 def run_compile(item):
     try:
-        compile(wrap(item.get("expression") or "", ["request"]), VALIDATE_FILENAME, "exec")
+        compile(wrap(item.get("expression") or "", ["request"]),
+                item.get("filename") or VALIDATE_FILENAME, "exec")
         return {"ok": True, "value": None}
     except (SyntaxError, ValueError) as exc:
         return {"ok": False, "error": _syntax_error(exc)}
     except Exception as exc:  # e.g. RecursionError on absurd nesting
+        return {"ok": False, "error": {"kind": "syntax", "type": type(exc).__name__,
+                                       "message": str(exc), "line": 0}}
+
+
+def run_regex(item):
+    """A regex-mode redirect URI must compile with Python's re (providers/oauth2/api/
+    providers.py, OAuth2ProviderSerializer.validate_redirect_uris)."""
+    try:
+        re.compile(item.get("expression") or "")
+        return {"ok": True, "value": None}
+    except (re.error, RecursionError, OverflowError) as exc:
         return {"ok": False, "error": {"kind": "syntax", "type": type(exc).__name__,
                                        "message": str(exc), "line": 0}}
 
@@ -480,7 +499,8 @@ def main():
     sys.stdout = sys.stderr  # print() in an expression must not corrupt the reply
     req = json.loads(sys.stdin.buffer.read())
     cache = {}
-    run = run_compile if req.get("mode") == "compile" else (lambda it: run_evaluate(it, cache))
+    run = {"compile": run_compile, "regex": run_regex}.get(req.get("mode")) or \
+        (lambda it: run_evaluate(it, cache))
     results = [run(item) for item in req.get("items") or []]
     json.dump({"results": results}, out, ensure_ascii=True)
     out.flush()

@@ -47,6 +47,13 @@ const perItemTimeout = 50 * time.Millisecond
 type Input struct {
 	User     *User          // nil = anonymous (as authentik's discovery endpoint)
 	Provider map[string]any // the provider's fields, readable as provider.<key>
+	// Scopes is token.scope, the scopes of the token being issued (BaseGrantModel.scope
+	// splits its _scope on spaces); unused without a User, where there is no token.
+	Scopes []string
+	// RequestUser makes http_request.user the User, as preview_user's copied request is
+	// (providers/oauth2/api/providers.py sets new_request.user = for_user). Otherwise it is
+	// Django's AnonymousUser, as at the token endpoint, where the client calls.
+	RequestUser bool
 }
 
 // User is an authentik user as expressions see it (request.user and user).
@@ -89,11 +96,44 @@ type Result struct {
 // rejected expression yields an *Error of kind ErrSyntax whose Error() text is the one
 // authentik puts in its 400 body ("Expression Syntax Error: ...").
 func Compile(ctx context.Context, expression string) error {
-	res, err := run(ctx, "compile", []Job{{Expression: expression}})
+	return CompileNamed(ctx, expression, "")
+}
+
+// CompileNamed is Compile with the file name Python puts in a syntax error's message
+// ("... (<filename>, line 2)"). authentik validates with PropertyMappingEvaluator(
+// self.instance) (core/api/property_mappings.py), whose file name is the mapping's name:
+// on create there is no instance and the name is "None" (filename ""), on update it is
+// the mapping's stored name.
+func CompileNamed(ctx context.Context, expression, filename string) error {
+	res, err := runItems(ctx, "compile", []wireItem{{Expression: expression, Filename: filename}})
 	if err != nil {
 		return err
 	}
 	return res[0].Err
+}
+
+// FirstInvalidRegex compiles each pattern with Python's re, as authentik checks a
+// regex-mode redirect URI (providers/oauth2/api/providers.py validate_redirect_uris), and
+// returns the index of the first that does not compile, or -1. The error is for the
+// python3 process as a whole.
+func FirstInvalidRegex(ctx context.Context, patterns []string) (int, error) {
+	if len(patterns) == 0 {
+		return -1, nil
+	}
+	items := make([]wireItem, len(patterns))
+	for i, p := range patterns {
+		items[i] = wireItem{Expression: p}
+	}
+	res, err := runItems(ctx, "regex", items)
+	if err != nil {
+		return -1, err
+	}
+	for i, r := range res {
+		if r.Err != nil {
+			return i, nil
+		}
+	}
+	return -1, nil
 }
 
 // Evaluate runs an expression for in and returns its result decoded from JSON (nil when
@@ -118,9 +158,12 @@ func EvaluateMany(ctx context.Context, jobs []Job) ([]Result, error) {
 }
 
 type wireItem struct {
-	Expression string         `json:"expression"`
-	User       *User          `json:"user"`
-	Provider   map[string]any `json:"provider"`
+	Expression  string         `json:"expression"`
+	User        *User          `json:"user"`
+	Provider    map[string]any `json:"provider"`
+	Scopes      []string       `json:"scopes"`
+	RequestUser bool           `json:"request_user"`
+	Filename    string         `json:"filename,omitempty"`
 }
 
 type wireRequest struct {
@@ -139,14 +182,22 @@ type wireResponse struct {
 }
 
 func run(ctx context.Context, mode string, jobs []Job) ([]Result, error) {
+	items := make([]wireItem, len(jobs))
+	for i, j := range jobs {
+		in := j.Input
+		items[i] = wireItem{Expression: j.Expression, User: in.User, Provider: in.Provider,
+			Scopes: in.Scopes, RequestUser: in.RequestUser}
+	}
+	return runItems(ctx, mode, items)
+}
+
+func runItems(ctx context.Context, mode string, items []wireItem) ([]Result, error) {
 	python, err := exec.LookPath("python3")
 	if err != nil {
 		return nil, fmt.Errorf("pyexpr: python3 is needed to evaluate expressions: %w", err)
 	}
-	req := wireRequest{Mode: mode, Items: make([]wireItem, len(jobs))}
-	for i, j := range jobs {
-		req.Items[i] = wireItem{Expression: j.Expression, User: j.Input.User, Provider: j.Input.Provider}
-	}
+	jobs := items
+	req := wireRequest{Mode: mode, Items: items}
 	stdin, err := json.Marshal(req)
 	if err != nil {
 		return nil, fmt.Errorf("pyexpr: encode input: %w", err)

@@ -241,3 +241,42 @@ func TestDirectGroupsOnly(t *testing.T) {
 		t.Errorf("got %#v, want %#v", got, want)
 	}
 }
+
+// TestTokenScopeAndRequestUser: token.scope is the token's scopes, and http_request.user
+// is the user only when the caller says so (preview_user), Django's AnonymousUser
+// otherwise (the token endpoint).
+func TestTokenScopeAndRequestUser(t *testing.T) {
+	const expr = `return [token.scope, http_request.user.username, http_request.user.is_authenticated]`
+	res, err := EvaluateMany(context.Background(), []Job{
+		{expr, Input{User: userIn(), Scopes: []string{"openid", "minio"}, RequestUser: true}},
+		{expr, Input{User: userIn()}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := [][]any{{[]any{"openid", "minio"}, "alice", true}, {[]any{}, "", false}}
+	for i, r := range res {
+		if r.Err != nil || !reflect.DeepEqual(r.Value, []any(want[i])) {
+			t.Errorf("job %d: got %#v, %v; want %#v", i, r.Value, r.Err, want[i])
+		}
+	}
+}
+
+// TestSaveTimeChecks: a syntax error names the file authentik compiles with (the
+// mapping's name on update), and regexes are Python's (lookahead compiles, "**" not).
+func TestSaveTimeChecks(t *testing.T) {
+	err := CompileNamed(context.Background(), "return (", "OIDC-Scope-minio")
+	if !errors.Is(err, ErrSyntax) || !strings.HasSuffix(err.Error(), "(OIDC-Scope-minio, line 2)") {
+		t.Errorf("CompileNamed: %v, want a syntax error naming OIDC-Scope-minio, line 2", err)
+	}
+	if err := Compile(context.Background(), "return ("); err == nil || !strings.HasSuffix(err.Error(), "(None, line 2)") {
+		t.Errorf("Compile: %v, want a syntax error naming None, line 2", err)
+	}
+	bad, err := FirstInvalidRegex(context.Background(), []string{`^https://(?!evil)\w+/$`, "**", "("})
+	if err != nil || bad != 1 {
+		t.Errorf("FirstInvalidRegex = %d, %v; want 1", bad, err)
+	}
+	if bad, err := FirstInvalidRegex(context.Background(), []string{"a+"}); err != nil || bad != -1 {
+		t.Errorf("FirstInvalidRegex(valid) = %d, %v; want -1", bad, err)
+	}
+}

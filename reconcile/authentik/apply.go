@@ -181,8 +181,8 @@ func (a *Adapter) writeProvider(ctx context.Context, d *reconcile.Desired, ak *r
 		if err != nil {
 			return callError(fmt.Sprintf("authentik: create provider %q", name), resp, err, bodyFieldNames)
 		}
-		ak.Provider = observedProvider(p)
-		return nil
+		ak.Provider, err = observedProvider(p)
+		return err
 	}
 	pk := ak.Provider.PK
 	// Logout URIs are not managed: keep those the provider has.
@@ -205,8 +205,8 @@ func (a *Adapter) writeProvider(ctx context.Context, d *reconcile.Desired, ak *r
 	if err != nil {
 		return callError(fmt.Sprintf("authentik: update provider %q", name), resp, err, bodyFieldNames)
 	}
-	ak.Provider = observedProvider(p)
-	return nil
+	ak.Provider, err = observedProvider(p)
+	return err
 }
 
 // writeApplication creates the application or patches it by slug, pointing it at the

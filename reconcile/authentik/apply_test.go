@@ -47,7 +47,10 @@ func TestObserveMissingLookupsNameThem(t *testing.T) {
 	}{
 		{func(d *reconcile.Desired) { d.Provider.SigningKey = "no such key" }, `keypair "no such key"`},
 		{func(d *reconcile.Desired) { d.Provider.InvalidationFlow = "no-such-flow" }, `flow "no-such-flow" not found`},
-		{func(d *reconcile.Desired) { d.Provider.Scopes = []string{"openid", "nonsense"} }, `scope "nonsense"`},
+		// authentik answers an unknown managed value with a 400 (authentik/core/api/
+		// property_mappings.py); the adapter turns it into this message.
+		{func(d *reconcile.Desired) { d.Provider.Scopes = []string{"openid", "nonsense"} },
+			`authentik: built-in scope mapping for scope "nonsense" (managed "goauthentik.io/providers/oauth2/scope-nonsense") not found`},
 	} {
 		d := desired()
 		tc.edit(d)

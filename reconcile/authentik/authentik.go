@@ -26,6 +26,7 @@ import (
 	api "goauthentik.io/api/v3"
 
 	"github.com/akminio/akminio/config"
+	"github.com/akminio/akminio/internal/httplimit"
 	"github.com/akminio/akminio/reconcile"
 )
 
@@ -34,6 +35,14 @@ const (
 	DefaultTimeout     = 10 * time.Second // per request, when the config sets none
 	DefaultPageSize    = 100              // authentik's default cap on page_size
 	DefaultConcurrency = 4                // requests in flight at once during Observe
+
+	// MaxResponseBytes caps one response body (a page of 100 groups is ~25 KiB from the
+	// simulator).
+	MaxResponseBytes = 8 << 20
+	// MaxObserveBytes caps the response bodies of one Observe together (1,000 groups read
+	// ~0.3 MiB), so that what an observation holds in memory is bounded whatever the
+	// server answers.
+	MaxObserveBytes = 128 << 20
 )
 
 var _ reconcile.AuthentikAdapter = (*Adapter)(nil)
@@ -57,8 +66,9 @@ type options struct {
 	wrap        func(http.RoundTripper) http.RoundTripper
 }
 
-// WithHTTPClient makes the Adapter send every request through c as it is: no TLS settings,
-// timeout or retries are added. For tests, and for callers that build their own transport.
+// WithHTTPClient makes the Adapter send every request through c: no TLS settings, timeout
+// or retries are added, only the caps on response sizes (MaxResponseBytes,
+// MaxObserveBytes). For tests, and for callers that build their own transport.
 func WithHTTPClient(c *http.Client) Option { return func(o *options) { o.httpClient = c } }
 
 // WithRetry replaces DefaultRetryPolicy (tests use short waits).
@@ -68,9 +78,10 @@ func WithRetry(p RetryPolicy) Option { return func(o *options) { o.retry = p } }
 // unless its configuration says otherwise).
 func WithPageSize(n int32) Option { return func(o *options) { o.pageSize = n } }
 
-// WithUserAgent sets the User-Agent of every request (default "akminio"). authentik records
-// it in the events the requests cause, which is how the daemon knows its own writes.
-func WithUserAgent(ua string) Option { return func(o *options) { o.userAgent = ua } }
+// WithVersion sets the version in the User-Agent of every request (reconcile.UserAgent,
+// "akminio/<version>"; default: the module version). authentik records it in the events the
+// requests cause, which is how the daemon knows its own writes.
+func WithVersion(v string) Option { return func(o *options) { o.userAgent = reconcile.UserAgent(v) } }
 
 // WithConcurrency bounds how many requests Observe has in flight at once (default 4).
 func WithConcurrency(n int) Option { return func(o *options) { o.concurrency = n } }
@@ -84,7 +95,7 @@ func WithRoundTripper(wrap func(http.RoundTripper) http.RoundTripper) Option {
 // New returns an Adapter for the authentik instance of cfg. It does not contact authentik;
 // Ping does.
 func New(cfg config.Authentik, opts ...Option) (*Adapter, error) {
-	o := options{retry: DefaultRetryPolicy, pageSize: DefaultPageSize, concurrency: DefaultConcurrency, userAgent: "akminio"}
+	o := options{retry: DefaultRetryPolicy, pageSize: DefaultPageSize, concurrency: DefaultConcurrency, userAgent: reconcile.UserAgent("")}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -108,7 +119,7 @@ func New(cfg config.Authentik, opts ...Option) (*Adapter, error) {
 	c.Servers = api.ServerConfigurations{{URL: strings.TrimRight(cfg.URL, "/") + "/api/v3"}}
 	c.AddDefaultHeader("Authorization", "Bearer "+cfg.Token.Reveal())
 	c.UserAgent = o.userAgent
-	c.HTTPClient = hc
+	c.HTTPClient = httplimit.Client(hc, MaxResponseBytes)
 	// c.Debug stays false: the client would log every request with its token.
 	return &Adapter{api: api.NewAPIClient(c), pageSize: o.pageSize, sem: make(chan struct{}, o.concurrency)}, nil
 }
@@ -122,6 +133,7 @@ func newHTTPClient(cfg config.Authentik, p RetryPolicy, wrap func(http.RoundTrip
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.TLSClientConfig = tlsCfg
+	tr.MaxResponseHeaderBytes = httplimit.MaxResponseHeaderBytes
 	timeout := cfg.Timeout
 	if timeout <= 0 {
 		timeout = DefaultTimeout

@@ -10,6 +10,8 @@ import (
 	"unicode/utf8"
 
 	api "goauthentik.io/api/v3"
+
+	"github.com/akminio/akminio/reconcile"
 )
 
 // bodyPolicy says how much of an error response's body may go into an error message.
@@ -51,14 +53,34 @@ func callError(what string, resp *http.Response, err error, p bodyPolicy) error 
 		// Never sent: akminio's own write fence refused it (lease.Fence, ha).
 		return fmt.Errorf("%s: %s", what, resp.Header.Get(refusedHeader))
 	}
+	if resp != nil && (resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500) {
+		// The retry transport has retried it already: transient, the next run may pass.
+		return reconcile.Transient(plainCallError(what, status, gen, p))
+	}
 	if resp != nil && (resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden) {
 		return fmt.Errorf("%s: %s: the token was refused (check authentik.token)", what, status)
 	}
-	if detail := bodyDetail(gen.Body(), p); detail != "" {
-		return fmt.Errorf("%s: %s: %s", what, status, detail)
-	}
-	return fmt.Errorf("%s: %s", what, status)
+	return plainCallError(what, status, gen, p)
 }
+
+// plainCallError is "<what>: <status>[: <detail of the body>]", unwrapping to gen.
+func plainCallError(what, status string, gen *api.GenericOpenAPIError, p bodyPolicy) error {
+	if detail := bodyDetail(gen.Body(), p); detail != "" {
+		return &responseError{msg: fmt.Sprintf("%s: %s: %s", what, status, detail), gen: gen}
+	}
+	return &responseError{msg: fmt.Sprintf("%s: %s", what, status), gen: gen}
+}
+
+// responseError is an error answer of authentik. Its message is callError's (the body
+// quoted per the body policy); Unwrap gives the generated client's error, so that code can
+// read the whole body (errors.As) without it reaching a message.
+type responseError struct {
+	msg string
+	gen *api.GenericOpenAPIError
+}
+
+func (e *responseError) Error() string { return e.msg }
+func (e *responseError) Unwrap() error { return e.gen }
 
 // bodyDetail renders an error body per p.
 func bodyDetail(body []byte, p bodyPolicy) string {

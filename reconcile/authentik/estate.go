@@ -69,7 +69,10 @@ func (a *Adapter) readProvider(ctx context.Context, pk int32, est *adopt.Authent
 	if err != nil {
 		return callError(fmt.Sprintf("authentik: read provider %d", pk), resp, err, bodyFieldNames)
 	}
-	o := observedProvider(p)
+	o, err := observedProvider(p)
+	if err != nil {
+		return err // a newer provider API that akminio could not manage afterwards
+	}
 	prov := &adopt.Provider{PK: p.Pk, Name: p.Name, ClientType: o.ClientType, GrantTypes: o.GrantTypes, RedirectURIs: o.RedirectURIs}
 	if kp := p.GetSigningKey(); kp != "" {
 		k, resp, err := a.api.CryptoAPI.CryptoCertificatekeypairsRetrieve(ctx, kp).Execute()

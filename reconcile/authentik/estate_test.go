@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/akminio/akminio/internal/aksim"
+	"github.com/akminio/akminio/reconcile/access"
 	"github.com/akminio/akminio/reconcile/adopt"
 )
 
@@ -107,4 +108,47 @@ func TestMembersAndPreviews(t *testing.T) {
 	if pk, err := f.ad.ProviderPK(ctx, "other"); pk != 0 || err != nil {
 		t.Errorf("ProviderPK(other) = %d, %v", pk, err)
 	}
+}
+
+// BenchmarkAccessAll measures `plan --access --access-users all` against the simulator for
+// an estate of b.N-independent size: 40 members of a bound group (and its child group).
+// It reports the requests one table costs; results are in docs/benchmarks.md.
+func BenchmarkAccessAll(b *testing.B) {
+	const users = 40
+	f := newFixture(b)
+	d := desired()
+	f.applyFromNothing(b, d)
+	if _, err := f.sim.AddGroup("Minio interns", "Minio users"); err != nil {
+		b.Fatal(err)
+	}
+	for i := range users {
+		name := fmt.Sprintf("user%03d", i)
+		if _, err := f.sim.AddUser(name, name+"@example.com"); err != nil {
+			b.Fatal(err)
+		}
+		g := "Minio users"
+		if i%4 == 0 {
+			g = "Minio interns"
+		}
+		if err := f.sim.AddUserToGroup(name, g); err != nil {
+			b.Fatal(err)
+		}
+	}
+	f.sim.ResetCounts()
+	b.ResetTimer()
+	for b.Loop() {
+		t, err := access.Build(context.Background(), f.ad, d, "policy", access.Options{All: true})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(t.Users) != users || len(t.Losing()) != 0 {
+			b.Fatalf("%d users, %d losing", len(t.Users), len(t.Losing()))
+		}
+	}
+	b.StopTimer()
+	total := 0
+	for _, n := range f.sim.Counts() {
+		total += n
+	}
+	b.ReportMetric(float64(total)/float64(b.N), "requests/op")
 }

@@ -34,7 +34,7 @@ type fixture struct {
 
 // newFixture starts a simulator behind an httptest server whose handler lets a test
 // interpose (setWrap) for faults the simulator has no knob for (a given page, a body).
-func newFixture(t *testing.T, opts ...Option) *fixture {
+func newFixture(t testing.TB, opts ...Option) *fixture {
 	t.Helper()
 	var (
 		vmu        sync.Mutex
@@ -92,7 +92,7 @@ func (f *fixture) writes() int {
 }
 
 // seedGroups creates groups named by name(i) for i in [0, n), four at a time.
-func (f *fixture) seedGroups(t *testing.T, n int, name func(int) string) map[string]string {
+func (f *fixture) seedGroups(t testing.TB, n int, name func(int) string) map[string]string {
 	t.Helper()
 	var mu sync.Mutex
 	pks := map[string]string{}
@@ -175,7 +175,7 @@ func fromNothing() []reconcile.Change {
 
 // applyFromNothing observes a fresh simulator, applies fromNothing and returns the
 // observation as Apply left it.
-func (f *fixture) applyFromNothing(t *testing.T, d *reconcile.Desired) *reconcile.Observed {
+func (f *fixture) applyFromNothing(t testing.TB, d *reconcile.Desired) *reconcile.Observed {
 	t.Helper()
 	ctx := context.Background()
 	st, err := f.ad.Observe(ctx, d)

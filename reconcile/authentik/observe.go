@@ -2,14 +2,18 @@ package authentik
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 
 	api "goauthentik.io/api/v3"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/akminio/akminio/config"
+	"github.com/akminio/akminio/internal/httplimit"
 	"github.com/akminio/akminio/reconcile"
 )
 
@@ -19,8 +23,9 @@ const ManagedScopePrefix = "goauthentik.io/providers/oauth2/scope-"
 
 // Observe implements reconcile.AuthentikAdapter. The independent reads run concurrently
 // (at most the Adapter's concurrency in flight); the first error cancels the rest and no
-// partial state is returned.
+// partial state is returned. All its responses together are capped at MaxObserveBytes.
 func (a *Adapter) Observe(ctx context.Context, d *reconcile.Desired) (reconcile.AuthentikState, error) {
+	ctx = httplimit.WithBudget(ctx, MaxObserveBytes)
 	var st reconcile.AuthentikState
 	flowSlugs := distinct(d.Provider.AuthorizationFlow, d.Provider.InvalidationFlow)
 	flowPKs := make([]string, len(flowSlugs))
@@ -78,7 +83,9 @@ func (a *Adapter) observeGroups(ctx context.Context, names []string) (map[string
 }
 
 // builtinScopes finds the managed mapping of each scope in one call (the managed filter
-// takes several values). A missing one is an error naming it.
+// takes several values). A missing one is an error naming it: authentik answers a managed
+// value that no mapping has with a 400 (its filter's choices are the values present), an
+// older or lenient server with a shorter list; both give the same message.
 func (a *Adapter) builtinScopes(ctx context.Context, scopes []string) (map[string]string, error) {
 	out := map[string]string{}
 	if len(scopes) == 0 {
@@ -91,6 +98,9 @@ func (a *Adapter) builtinScopes(ctx context.Context, scopes []string) (map[strin
 	found, err := a.listScopeMappings(ctx, "authentik: list built-in scope mappings", func(r api.ApiPropertymappingsProviderScopeListRequest) api.ApiPropertymappingsProviderScopeListRequest {
 		return r.Managed(managed)
 	})
+	if i, ok := unknownManaged(err, managed); ok {
+		return nil, builtinNotFound(scopes[i], managed[i])
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -103,11 +113,41 @@ func (a *Adapter) builtinScopes(ctx context.Context, scopes []string) (map[strin
 	for i, s := range scopes {
 		pk, ok := byManaged[managed[i]]
 		if !ok {
-			return nil, fmt.Errorf("authentik: built-in scope mapping for scope %q (managed %q) not found", s, managed[i])
+			return nil, builtinNotFound(s, managed[i])
 		}
 		out[s] = pk
 	}
 	return out, nil
+}
+
+func builtinNotFound(scope, managed string) error {
+	return fmt.Errorf("authentik: built-in scope mapping for scope %q (managed %q) not found", scope, managed)
+}
+
+// unknownManaged finds which of the managed values a list error refuses: authentik's
+// managed filter is a multiple-choice filter whose choices are the values present
+// (authentik/core/api/property_mappings.py, AllValuesMultipleFilter), so an unknown value
+// is a 400 {"managed": ["Select a valid choice. <value> is not one of the available
+// choices."]} naming the first such value, as Django words it.
+func unknownManaged(err error, managed []string) (int, bool) {
+	var gen *api.GenericOpenAPIError
+	if err == nil || !errors.As(err, &gen) {
+		return 0, false
+	}
+	var body struct {
+		Managed []string `json:"managed"`
+	}
+	if json.Unmarshal(gen.Body(), &body) != nil {
+		return 0, false
+	}
+	for _, msg := range body.Managed {
+		for i, m := range managed {
+			if msg == "Select a valid choice. "+m+" is not one of the available choices." {
+				return i, true
+			}
+		}
+	}
+	return 0, false
 }
 
 // scopeMapping finds akminio's scope mapping by its exact name; nil when missing.
@@ -156,7 +196,7 @@ func (a *Adapter) provider(ctx context.Context, name string) (*reconcile.Observe
 	}
 	for _, p := range found {
 		if p.Name == name {
-			return observedProvider(&p), nil
+			return observedProvider(&p)
 		}
 	}
 	return nil, nil
@@ -277,12 +317,46 @@ func observedScopeMapping(m *api.ScopeMapping) *reconcile.ObservedScopeMapping {
 	}
 }
 
-func observedProvider(p *api.OAuth2Provider) *reconcile.ObservedProvider {
+// ErrSecretField: the provider API answered without client_secret. authentik releases
+// after 2026.5 move the secret into a separate Secret object (migrations
+// 0038_oauth2provider_secret and 0039_remove_oauth2provider__client_secret): the provider
+// then has "secret", the Secret's pk, and the value lives under /secrets/secrets/. Reading
+// such an answer as "no secret" would plan a wrong diff (and a rotation against nothing),
+// so akminio stops instead.
+var ErrSecretField = errors.New("the provider API has no client_secret field, which akminio needs")
+
+// providerSecret returns the provider's client secret, or ErrSecretField (naming the
+// fields the answer has instead, never their values) when the answer lacks client_secret.
+func providerSecret(p *api.OAuth2Provider) (config.Secret, error) {
+	if p.ClientSecret != nil {
+		return config.Secret(*p.ClientSecret), nil
+	}
+	var other []string
+	for k := range p.AdditionalProperties {
+		if strings.Contains(k, "secret") {
+			other = append(other, k)
+		}
+	}
+	slices.Sort(other)
+	instead := ""
+	if len(other) > 0 {
+		instead = " (it has " + strings.Join(other, ", ") + ")"
+	}
+	return "", fmt.Errorf("authentik: provider %q: %w%s: this authentik keeps client secrets in separate secret objects "+
+		"(authentik's migration 0038_oauth2provider_secret), which this akminio does not support",
+		p.Name, ErrSecretField, instead)
+}
+
+func observedProvider(p *api.OAuth2Provider) (*reconcile.ObservedProvider, error) {
+	secret, err := providerSecret(p)
+	if err != nil {
+		return nil, err
+	}
 	o := &reconcile.ObservedProvider{
 		PK:                p.Pk,
 		Name:              p.Name,
 		ClientID:          p.GetClientId(),
-		ClientSecret:      config.Secret(p.GetClientSecret()),
+		ClientSecret:      secret,
 		PropertyMappings:  slices.Clone(p.PropertyMappings),
 		SigningKey:        p.GetSigningKey(),
 		AuthorizationFlow: p.AuthorizationFlow,
@@ -300,7 +374,7 @@ func observedProvider(p *api.OAuth2Provider) *reconcile.ObservedProvider {
 		}
 		o.RedirectURIs = append(o.RedirectURIs, reconcile.RedirectURI{URL: r.Url, MatchingMode: string(r.MatchingMode)})
 	}
-	return o
+	return o, nil
 }
 
 func observedApplication(app *api.Application) *reconcile.ObservedApplication {

@@ -27,8 +27,9 @@ func TestObservePaginatesGroupsConcurrently(t *testing.T) {
 	d := desired()
 	d.Groups = []string{groupName(7), groupName(150), groupName(249), "not there"}
 
-	// Count the group list requests in flight at once; each is held briefly so that
-	// concurrent pages overlap.
+	// Count the group list requests in flight at once; pages after the first are held
+	// until another is in flight too (or 5 s passed), so that concurrent pages overlap
+	// however slowly the machine schedules them.
 	var inFlight, peak atomic.Int32
 	f.setWrap(func(w http.ResponseWriter, r *http.Request, next http.Handler) {
 		if r.Method == http.MethodGet && r.URL.Path == "/api/v3/core/groups/" {
@@ -39,7 +40,10 @@ func TestObservePaginatesGroupsConcurrently(t *testing.T) {
 			if r.URL.Query().Get("include_users") != "false" {
 				t.Errorf("groups listed with members: %s", r.URL.RawQuery)
 			}
-			time.Sleep(30 * time.Millisecond)
+			for deadline := time.Now().Add(5 * time.Second); r.URL.Query().Get("page") != "1" &&
+				inFlight.Load() < 2 && time.Now().Before(deadline); {
+				time.Sleep(time.Millisecond)
+			}
 		}
 		next.ServeHTTP(w, r)
 	})

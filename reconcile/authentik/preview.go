@@ -82,7 +82,7 @@ func (a *Adapter) ClientSecret(ctx context.Context, providerPK int32) (config.Se
 	if err != nil {
 		return "", callError(fmt.Sprintf("authentik: read provider %d", providerPK), resp, err, bodyFieldNames)
 	}
-	return config.Secret(p.GetClientSecret()), nil
+	return providerSecret(p)
 }
 
 // SetClientSecret sets the provider's client secret (PATCH of client_secret alone) and
@@ -95,7 +95,11 @@ func (a *Adapter) SetClientSecret(ctx context.Context, providerPK int32, secret 
 	if err != nil {
 		return callError(what, resp, err, bodyFieldNames)
 	}
-	if p.GetClientSecret() != s {
+	got, err := providerSecret(p)
+	if err != nil {
+		return err
+	}
+	if got.Reveal() != s {
 		return fmt.Errorf("%s: authentik answered with a different secret", what)
 	}
 	return nil

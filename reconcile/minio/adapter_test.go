@@ -227,3 +227,39 @@ func TestApplyStopsAtFirstError(t *testing.T) {
 		t.Error(`"good" was written after "bad" failed`)
 	}
 }
+
+// TestRequestsCarryTheUserAgentMark: the adapter marks every request itself, with the
+// version it is given; a hand-built adapter gets the mark too, so MinIO's audit log shows
+// every akminio write as akminio's.
+func TestRequestsCarryTheUserAgentMark(t *testing.T) {
+	s := miniotest.Start(t)
+	for _, tc := range []struct {
+		opts []Option
+		want string
+	}{
+		{[]Option{WithVersion("v9.9.9")}, "akminio/v9.9.9 "},
+		{nil, reconcile.OwnUserAgent},
+	} {
+		var seen, marked atomic.Int32
+		wrap := WithRoundTripper(func(rt http.RoundTripper) http.RoundTripper {
+			return roundTripFunc(func(r *http.Request) (*http.Response, error) {
+				seen.Add(1)
+				if strings.HasPrefix(r.Header.Get("User-Agent"), tc.want) {
+					marked.Add(1)
+				}
+				return rt.RoundTrip(r)
+			})
+		})
+		a, err := New(config.MinIO{Endpoint: s.Endpoint, AccessKey: config.Secret(s.AccessKey),
+			SecretKey: config.Secret(s.SecretKey), Timeout: 10 * time.Second}, append(tc.opts, wrap)...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := a.Observe(testCtx(t), desired("identity_openid", "http://unused")); err != nil {
+			t.Fatal(err)
+		}
+		if seen.Load() == 0 || marked.Load() != seen.Load() {
+			t.Errorf("%d of %d requests start their User-Agent with %q", marked.Load(), seen.Load(), tc.want)
+		}
+	}
+}

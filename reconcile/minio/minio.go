@@ -40,6 +40,7 @@ import (
 	"github.com/minio/minio-go/v7/pkg/credentials"
 
 	"github.com/akminio/akminio/config"
+	"github.com/akminio/akminio/internal/httplimit"
 	"github.com/akminio/akminio/reconcile"
 )
 
@@ -54,6 +55,10 @@ const (
 	DefaultAttempts     = 3
 	DefaultBackoff      = 250 * time.Millisecond
 	DefaultPollInterval = 100 * time.Millisecond
+
+	// MaxResponseBytes caps one response body from MinIO (the policy list of an estate
+	// with thousands of policies is a few MiB; the config export is KiBs).
+	MaxResponseBytes = 32 << 20
 )
 
 // Adapter implements reconcile.MinIOAdapter over madmin-go. Build it with New.
@@ -73,11 +78,18 @@ type Adapter struct {
 type Option func(*options)
 
 type options struct {
+	version  string
 	wrap     func(http.RoundTripper) http.RoundTripper
 	attempts int
 	backoff  time.Duration
 	poll     time.Duration
 }
+
+// WithVersion sets the version in the User-Agent mark every request carries
+// (reconcile.UserAgent; default: the module version). MinIO's audit log records it, so the
+// daemon's /hooks/minio knows akminio's own writes (by the reconcile.OwnUserAgent prefix).
+// SigV4 does not sign the User-Agent.
+func WithVersion(v string) Option { return func(o *options) { o.version = v } }
 
 // WithRoundTripper wraps the transport of the admin client (to count or trace requests).
 func WithRoundTripper(wrap func(http.RoundTripper) http.RoundTripper) Option {
@@ -125,10 +137,11 @@ func New(cfg config.MinIO, opts ...Option) (*Adapter, error) {
 	}
 	a.transport = newTransport(secure, a.tlsConfig)
 	a.status = &statusRecorder{next: a.transport}
-	var rt http.RoundTripper = a.status
+	rt := httplimit.Transport(a.status, MaxResponseBytes)
 	if o.wrap != nil {
 		rt = o.wrap(rt)
 	}
+	rt = markUserAgent(rt, reconcile.UserAgent(o.version)) // outermost: wrappers see it too
 	a.adm, err = madmin.NewWithOptions(u.Host, &madmin.Options{
 		Creds:     credentials.NewStaticV4(cfg.AccessKey.Reveal(), cfg.SecretKey.Reveal(), ""),
 		Secure:    secure,
@@ -140,6 +153,20 @@ func New(cfg config.MinIO, opts ...Option) (*Adapter, error) {
 	return a, nil
 }
 
+// markUserAgent puts mark in front of the User-Agent of every request (madmin's own follows).
+func markUserAgent(next http.RoundTripper, mark string) http.RoundTripper {
+	return roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		r = r.Clone(r.Context())
+		r.Header.Set("User-Agent", strings.TrimSpace(mark+" "+r.Header.Get("User-Agent")))
+		return next.RoundTrip(r)
+	})
+}
+
+// roundTripFunc is a function as an http.RoundTripper.
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
 // newTransport is madmin's default transport with our TLS settings.
 func newTransport(secure bool, tc *tls.Config) *http.Transport {
 	tr, ok := madmin.DefaultTransport(secure).(*http.Transport)
@@ -150,6 +177,7 @@ func newTransport(secure bool, tc *tls.Config) *http.Transport {
 	if tc != nil {
 		tr.TLSClientConfig = tc.Clone()
 	}
+	tr.MaxResponseHeaderBytes = httplimit.MaxResponseHeaderBytes
 	return tr
 }
 
@@ -162,6 +190,9 @@ func (a *Adapter) do(ctx context.Context, call func(context.Context) error) erro
 			return nil
 		}
 		if attempt+1 >= a.attempts || !retryable(err) || ctx.Err() != nil || stillStarting(err) {
+			if busy(err) {
+				return reconcile.Transient(err)
+			}
 			return err
 		}
 		wait := a.backoff << attempt
@@ -215,8 +246,22 @@ func (s *statusRecorder) RoundTrip(r *http.Request) (*http.Response, error) {
 // refused connection (MinIO restarting), a network error or a per-request timeout. The
 // caller checks its own context separately.
 func retryable(err error) bool {
-	if errors.Is(err, ErrNotReady) || errors.Is(err, syscall.ECONNREFUSED) ||
-		errors.Is(err, context.DeadlineExceeded) {
+	if busy(err) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, context.DeadlineExceeded) {
+		return true
+	}
+	var resp madmin.ErrorResponse
+	if errors.As(err, &resp) {
+		return false
+	}
+	var netErr net.Error
+	return errors.As(err, &netErr)
+}
+
+// busy reports an answer that says MinIO cannot serve the request now (not ready, 429,
+// 5xx): after the retries, a transient error (see reconcile.Transient). A network error
+// is not: a MinIO that does not answer at all alerts at once.
+func busy(err error) bool {
+	if errors.Is(err, ErrNotReady) {
 		return true
 	}
 	var resp madmin.ErrorResponse
@@ -229,8 +274,7 @@ func retryable(err error) bool {
 		// Non-JSON answers (a proxy in front of MinIO) carry the HTTP status as Code.
 		return strings.HasPrefix(resp.Code, "5") || strings.HasPrefix(resp.Code, "429")
 	}
-	var netErr net.Error
-	return errors.As(err, &netErr)
+	return false
 }
 
 // notReady turns MinIO's "not initialized" answers into ErrNotReady, keeping the cause.

@@ -1,16 +1,23 @@
 package minio
 
 import (
+	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"maps"
+	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	madmin "github.com/minio/madmin-go/v3"
 
 	"github.com/akminio/akminio/config"
+	"github.com/akminio/akminio/internal/httplimit"
+	"github.com/akminio/akminio/reconcile"
 )
 
 // exportEnvDefault is a slice of a real export: the default target configured only through
@@ -187,5 +194,32 @@ func TestOpenIDTargets(t *testing.T) {
 	}
 	if got := openIDTargets("identity_openidx a=b\nidentity_ldap enable=on\n"); len(got) != 0 {
 		t.Errorf("not targets: %v", got)
+	}
+}
+
+// TestHugeAnswerIsRefused: a peer in MinIO's place that answers every admin call with a
+// 50 MB body is refused at MaxResponseBytes (a failed observation), not read whole.
+func TestHugeAnswerIsRefused(t *testing.T) {
+	chunk := bytes.Repeat([]byte(`{"a":"`), 1<<16)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		for n := 0; n < 50<<20; n += len(chunk) {
+			_, err := w.Write(chunk)
+			if err != nil {
+				return
+			}
+		}
+	}))
+	defer srv.Close()
+	a, err := New(config.MinIO{Endpoint: srv.URL, AccessKey: "ak", SecretKey: "secret-key", Timeout: 10 * time.Second}, WithRetry(1, time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	_, err = a.Observe(ctx, &reconcile.Desired{})
+	var tl *httplimit.TooLargeError
+	if !errors.As(err, &tl) || !strings.Contains(err.Error(), "exceeds akminio's limit of 32 MiB") {
+		t.Fatalf("Observe against a 50 MB answer: %v, want the body refused at 32 MiB", err)
 	}
 }

@@ -13,6 +13,9 @@ import (
 	"time"
 
 	madmin "github.com/minio/madmin-go/v3"
+
+	"github.com/akminio/akminio/internal/httplimit"
+	"github.com/akminio/akminio/reconcile"
 )
 
 // Restart restarts MinIO (ServiceRestartV2) and waits, bounded by ctx, until the new
@@ -50,7 +53,7 @@ func (a *Adapter) Restart(ctx context.Context) error {
 	}
 	a.transport.CloseIdleConnections() // never ask the old process again
 	if err := a.waitReady(ctx); err != nil {
-		return fmt.Errorf("minio: restart: MinIO did not get ready again (it waits for the OpenID provider at config_url to answer before it loads IAM): %w", err)
+		return reconcile.Transient(fmt.Errorf("minio: restart: MinIO did not get ready again (it waits for the OpenID provider at config_url to answer before it loads IAM): %w", err))
 	}
 	if err := a.waitAllNodes(ctx, called, nodes); err != nil {
 		return fmt.Errorf("minio: restart: %w", err)
@@ -192,7 +195,9 @@ func (a *Adapter) newSentinel() *sentinel {
 	if a.tlsConfig != nil {
 		tr.TLSClientConfig = a.tlsConfig.Clone()
 	}
-	s.client = &http.Client{Transport: tr, Timeout: 5 * time.Second}
+	tr.MaxResponseHeaderBytes = httplimit.MaxResponseHeaderBytes
+	// The liveness answer is empty; a body cap keeps the drain below bounded.
+	s.client = &http.Client{Transport: httplimit.Transport(tr, 64<<10), Timeout: 5 * time.Second}
 	return s
 }
 

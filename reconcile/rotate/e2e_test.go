@@ -10,7 +10,7 @@ import (
 
 	"github.com/akminio/akminio/config"
 	"github.com/akminio/akminio/internal/aksim"
-	"github.com/akminio/akminio/reconcile"
+	"github.com/akminio/akminio/internal/statedir"
 	"github.com/akminio/akminio/reconcile/rotate"
 )
 
@@ -247,7 +247,7 @@ func TestE2ERefusals(t *testing.T) {
 	check(1, "has no signing key: authentik would sign tokens (HS256) with the client secret", "rotate-secret")
 	x.mustRun(0, "apply")
 
-	lock, err := reconcile.TryLock(x.env.StateDir, rotate.LockFile)
+	lock, err := statedir.TryLock(x.env.StateDir, rotate.LockFile)
 	if err != nil {
 		t.Fatal(err)
 	}

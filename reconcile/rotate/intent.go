@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/akminio/akminio/config"
-	"github.com/akminio/akminio/reconcile"
+	"github.com/akminio/akminio/internal/statedir"
 )
 
 // IntentFile is the rotation intent inside state_dir. It exists only while a rotation is in
@@ -133,7 +133,7 @@ func saveIntent(dir string, in *Intent) error {
 	if err != nil {
 		return fmt.Errorf("rotation intent: encode: %w", err)
 	}
-	if err := reconcile.WriteFileAtomic(IntentPath(dir), append(b, '\n')); err != nil {
+	if err := statedir.WriteFile(IntentPath(dir), append(b, '\n')); err != nil {
 		return fmt.Errorf("rotation intent: %w", err)
 	}
 	return nil
@@ -149,7 +149,7 @@ func removeIntent(dir string) error {
 	if err := removeTemps(dir); err != nil {
 		return err
 	}
-	if err := reconcile.SyncDir(dir); err != nil {
+	if err := statedir.SyncDir(dir); err != nil {
 		return fmt.Errorf("rotation intent: %w", err)
 	}
 	return nil
@@ -158,7 +158,7 @@ func removeIntent(dir string) error {
 // removeTemps deletes the temporary copies of the intent that a crash in the middle of
 // saveIntent left in dir; the caller holds the rotation lock and syncs dir.
 func removeTemps(dir string) error {
-	tmps, err := reconcile.TempFiles(IntentPath(dir))
+	tmps, err := statedir.TempFiles(IntentPath(dir))
 	if err != nil {
 		return fmt.Errorf("rotation intent: %w", err)
 	}

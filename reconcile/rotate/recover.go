@@ -8,7 +8,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/akminio/akminio/config"
-	"github.com/akminio/akminio/reconcile"
+	"github.com/akminio/akminio/internal/statedir"
 )
 
 // Holding is which of an intent's secrets a side holds.
@@ -122,7 +122,7 @@ func Recover(ctx context.Context, deps Deps) (Outcome, error) {
 // rotation never touched either side. While another process holds the locks (it may be
 // writing its intent right now), they are left to that process.
 func (d Deps) dropTemps() error {
-	tmps, err := reconcile.TempFiles(IntentPath(d.StateDir))
+	tmps, err := statedir.TempFiles(IntentPath(d.StateDir))
 	if err != nil || len(tmps) == 0 {
 		return err
 	}
@@ -138,7 +138,7 @@ func (d Deps) dropTemps() error {
 		return err
 	}
 	d.Log.Info("removed the temporary copy of a rotation intent that a crash left", zap.Int("files", len(tmps)))
-	return reconcile.SyncDir(d.StateDir)
+	return statedir.SyncDir(d.StateDir)
 }
 
 func noIntent(err error) (Outcome, error) {

@@ -34,6 +34,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/akminio/akminio/config"
+	"github.com/akminio/akminio/internal/statedir"
 	"github.com/akminio/akminio/reconcile"
 )
 
@@ -198,14 +199,14 @@ func (d Deps) checkConfig() *Error {
 
 // locks holds the rotation lock and the engine's run lock, so neither another rotation nor
 // an apply can run in between.
-type locks struct{ rotate, run *reconcile.Lock }
+type locks struct{ rotate, run *statedir.Lock }
 
 func (d Deps) lock() (*locks, error) {
-	rl, err := reconcile.TryLock(d.StateDir, LockFile)
+	rl, err := statedir.TryLock(d.StateDir, LockFile)
 	if err != nil {
 		return nil, lockError(err)
 	}
-	al, err := reconcile.TryLock(d.StateDir, reconcile.RunLock)
+	al, err := statedir.TryLock(d.StateDir, reconcile.RunLock)
 	if err != nil {
 		rl.Unlock()
 		return nil, lockError(err)
@@ -214,7 +215,7 @@ func (d Deps) lock() (*locks, error) {
 }
 
 func lockError(err error) error {
-	if errors.Is(err, reconcile.ErrLocked) {
+	if errors.Is(err, statedir.ErrLocked) {
 		return fmt.Errorf("%w (%w)", ErrInProgress, err)
 	}
 	return err

@@ -13,6 +13,7 @@ import (
 	"github.com/minio/madmin-go/v3"
 
 	"github.com/akminio/akminio/config"
+	"github.com/akminio/akminio/internal/statedir"
 	"github.com/akminio/akminio/reconcile"
 )
 
@@ -121,7 +122,7 @@ func TestRefusedWhileLocked(t *testing.T) {
 	for _, name := range []string{LockFile, reconcile.RunLock} {
 		t.Run(name, func(t *testing.T) {
 			f := newFixture(t)
-			l, err := reconcile.TryLock(f.deps.StateDir, name)
+			l, err := statedir.TryLock(f.deps.StateDir, name)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -409,7 +410,7 @@ func TestRecoverRefusedWhileLocked(t *testing.T) {
 	d := f.deps
 	d.Fault = crashAt(StepPrepared)
 	runCrashing(d)
-	l, err := reconcile.TryLock(f.deps.StateDir, LockFile)
+	l, err := statedir.TryLock(f.deps.StateDir, LockFile)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -469,7 +470,7 @@ func TestLeftoverIntentCopiesRemoved(t *testing.T) {
 		return p
 	}
 	p := leftover()
-	l, err := reconcile.TryLock(f.deps.StateDir, LockFile)
+	l, err := statedir.TryLock(f.deps.StateDir, LockFile)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -109,7 +109,7 @@ func secretAge() cog.Builder[dashboard.Panel] {
 
 // runResults: reconcile runs by result over time.
 func runResults() cog.Builder[dashboard.Panel] {
-	return seriesPanel("Reconcile runs", "Runs by result: in_sync, repaired, drift (left drift), error.").
+	return seriesPanel("Reconcile runs", "Runs by result: in_sync, repaired, drift (left drift), error (terminal failure), transient (failure the next run may not have).").
 		Unit("short").Min(0).DrawStyle(common.GraphDrawStyleBars).FillOpacity(80).
 		Stacking(common.NewStackingConfigBuilder().Mode(common.StackingModeNormal)).
 		WithTarget(query(`sum by (result) (increase(akminio_reconcile_runs_total`+sel+`[$__rate_interval]))`, "{{result}}"))

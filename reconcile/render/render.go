@@ -1,4 +1,7 @@
-package reconcile
+// Package render writes plans as akminio prints them: aligned text lines and the JSON
+// document of `plan --output json` (spec section 3). It is presentation only; the plan
+// itself is reconcile's.
+package render
 
 import (
 	"encoding/json"
@@ -6,6 +9,8 @@ import (
 	"io"
 	"slices"
 	"strings"
+
+	"github.com/akminio/akminio/reconcile"
 )
 
 // Text output, one line per change, grouped by system (authentik, then MinIO, then any
@@ -22,26 +27,26 @@ import (
 // printed, only the names of the fields that differ, so no secret can appear.
 
 // kindLabels are the words a kind is printed as.
-var kindLabels = map[Kind]string{
-	KindScopeMapping: "scope mapping",
-	KindProvider:     "provider",
-	KindApplication:  "application",
-	KindGroup:        "group",
-	KindBinding:      "binding of group",
-	KindPolicy:       "policy",
-	KindVerification: "verification",
+var kindLabels = map[reconcile.Kind]string{
+	reconcile.KindScopeMapping: "scope mapping",
+	reconcile.KindProvider:     "provider",
+	reconcile.KindApplication:  "application",
+	reconcile.KindGroup:        "group",
+	reconcile.KindBinding:      "binding of group",
+	reconcile.KindPolicy:       "policy",
+	reconcile.KindVerification: "verification",
 
-	KindWebhookMapping: "notification webhook mapping",
-	KindTransport:      "notification transport",
-	KindEventMatcher:   "event matcher policy",
-	KindRule:           "notification rule",
+	reconcile.KindWebhookMapping: "notification webhook mapping",
+	reconcile.KindTransport:      "notification transport",
+	reconcile.KindEventMatcher:   "event matcher policy",
+	reconcile.KindRule:           "notification rule",
 }
 
 // NoDrift is the text output's line for a plan without changes.
 const NoDrift = "no drift"
 
-// WriteText writes the plan as aligned text lines (see above).
-func WriteText(w io.Writer, p Plan) error {
+// Text writes the plan as aligned text lines (see above).
+func Text(w io.Writer, p reconcile.Plan) error {
 	var b strings.Builder
 	for _, c := range groupBySystem(p.Changes) {
 		fmt.Fprintf(&b, "%-9s  %-6s  %s\n", c.System, c.Action, describe(c))
@@ -50,7 +55,7 @@ func WriteText(w io.Writer, p Plan) error {
 		b.WriteString(NoDrift + "\n")
 	}
 	for _, name := range p.Unmanaged {
-		fmt.Fprintf(&b, "%-9s  %-6s  policy %q is not managed by akminio\n", SystemMinIO, "info", name)
+		fmt.Fprintf(&b, "%-9s  %-6s  policy %q is not managed by akminio\n", reconcile.SystemMinIO, "info", name)
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
@@ -58,27 +63,27 @@ func WriteText(w io.Writer, p Plan) error {
 
 // groupBySystem orders changes authentik first, then MinIO, then other systems in order of
 // appearance, keeping plan order within each system.
-func groupBySystem(changes []Change) []Change {
-	order := []System{SystemAuthentik, SystemMinIO}
+func groupBySystem(changes []reconcile.Change) []reconcile.Change {
+	order := []reconcile.System{reconcile.SystemAuthentik, reconcile.SystemMinIO}
 	for _, c := range changes {
 		if !slices.Contains(order, c.System) {
 			order = append(order, c.System)
 		}
 	}
-	out := make([]Change, 0, len(changes))
+	out := make([]reconcile.Change, 0, len(changes))
 	for _, s := range order {
-		out = append(out, FilterSystem(changes, s)...)
+		out = append(out, reconcile.FilterSystem(changes, s)...)
 	}
 	return out
 }
 
 // describe is a change's text after the action column.
-func describe(c Change) string {
+func describe(c reconcile.Change) string {
 	var b strings.Builder
 	b.WriteString(subject(c))
 	if len(c.Fields) > 0 {
 		b.WriteString(": ")
-		if c.Kind == KindVerification {
+		if c.Kind == reconcile.KindVerification {
 			b.WriteString(strings.Join(c.Fields, "; ")) // problems, not field names
 		} else {
 			b.WriteString(fieldsDiffer(c.Fields))
@@ -96,8 +101,8 @@ func describe(c Change) string {
 }
 
 // subject names the object: `policy "x"`, or the identity_openid target as it is.
-func subject(c Change) string {
-	if c.Kind == KindOpenID || c.Kind == KindAuditWebhook {
+func subject(c reconcile.Change) string {
+	if c.Kind == reconcile.KindOpenID || c.Kind == reconcile.KindAuditWebhook {
 		return c.Name
 	}
 	label, ok := kindLabels[c.Kind]
@@ -123,18 +128,18 @@ func fieldsDiffer(fields []string) string {
 // jsonPlan is the JSON output: the spec's keys plus blocked/pending per change and the
 // unmanaged policies.
 type jsonPlan struct {
-	Changes        []Change `json:"changes"`
-	Drift          int      `json:"drift"`
-	RestartPending bool     `json:"restart_pending"`
-	Unmanaged      []string `json:"unmanaged"`
+	Changes        []reconcile.Change `json:"changes"`
+	Drift          int                `json:"drift"`
+	RestartPending bool               `json:"restart_pending"`
+	Unmanaged      []string           `json:"unmanaged"`
 }
 
-// WriteJSON writes the plan as one JSON document:
+// JSON writes the plan as one JSON document:
 // {"changes":[{"system","action","kind","name","fields","restart_required",...}],"drift":N,...}.
 // Lists are never null.
-func WriteJSON(w io.Writer, p Plan) error {
+func JSON(w io.Writer, p reconcile.Plan) error {
 	out := jsonPlan{
-		Changes:        make([]Change, len(p.Changes)),
+		Changes:        make([]reconcile.Change, len(p.Changes)),
 		Drift:          p.Drift(),
 		RestartPending: p.RestartPending(),
 		Unmanaged:      append([]string{}, p.Unmanaged...),
