@@ -24,9 +24,9 @@ import (
 // rest of the process's life.
 type Scrubber struct {
 	mu       sync.RWMutex
-	base     []config.Secret   // the config's, replaced by Set
-	extra    []config.Secret   // added by Add, kept
-	replacer *strings.Replacer // nil when there is nothing to scrub
+	base     []config.Secret // the config's, replaced by Set
+	extra    []config.Secret // added by Add, kept
+	patterns []string        // every encoded form of every secret, longest first; nil: nothing to scrub
 }
 
 // NewScrubber returns a Scrubber for secrets (empty ones are ignored).
@@ -52,7 +52,7 @@ func (s *Scrubber) Add(secrets ...config.Secret) {
 	s.rebuild()
 }
 
-// rebuild makes the replacer for base and extra; s.mu is held.
+// rebuild lists the patterns for base and extra; s.mu is held.
 func (s *Scrubber) rebuild() {
 	var patterns []string
 	for _, sec := range slices.Concat(s.base, s.extra) {
@@ -68,16 +68,7 @@ func (s *Scrubber) rebuild() {
 		}
 		return strings.Compare(a, b)
 	})
-	patterns = slices.Compact(patterns)
-	var r *strings.Replacer
-	if len(patterns) > 0 {
-		args := make([]string, 0, 2*len(patterns))
-		for _, p := range patterns {
-			args = append(args, p, config.Redacted)
-		}
-		r = strings.NewReplacer(args...)
-	}
-	s.replacer = r
+	s.patterns = slices.Compact(patterns)
 }
 
 // encodedForms lists the ways v can appear in an encoded log line: as is (a console
@@ -118,18 +109,97 @@ func jsonEscaped(v string, escapeHTML bool) string {
 	return out[1 : len(out)-1]
 }
 
-// Scrub returns line with every secret replaced by config.Redacted.
+// Scrub returns line with every secret replaced by config.Redacted. Matches are replaced
+// leftmost first, the longest pattern winning at a position, without overlaps. A match that
+// starts or ends inside a JSON escape sequence (a secret of hex digits right after a control
+// character that zap wrote as \u0001, say) takes the whole escape with it, so a JSON line
+// stays valid JSON.
 func (s *Scrubber) Scrub(line string) string {
 	if s == nil {
 		return line
 	}
 	s.mu.RLock()
-	r := s.replacer
+	patterns := s.patterns
 	s.mu.RUnlock()
-	if r == nil {
+	if len(patterns) == 0 {
 		return line
 	}
-	return r.Replace(line)
+	var b strings.Builder
+	done := 0 // line[:done] is written or replaced
+	for pos := 0; pos < len(line); {
+		start, n := -1, 0
+		for _, p := range patterns {
+			if i := strings.Index(line[pos:], p); i >= 0 && (start < 0 || pos+i < start) {
+				start, n = pos+i, len(p)
+			}
+		}
+		if start < 0 {
+			break
+		}
+		end := escapeEnd(line, start+n)
+		start = escapeStart(line, start)
+		if start < done {
+			start = done
+		}
+		b.WriteString(line[done:start])
+		b.WriteString(config.Redacted)
+		done, pos = end, end
+	}
+	if done == 0 {
+		return line
+	}
+	b.WriteString(line[done:])
+	return b.String()
+}
+
+// escapes reports whether line[i] is a backslash that starts an escape: it is preceded by an
+// even number of backslashes.
+func escapes(line string, i int) bool {
+	if line[i] != '\\' {
+		return false
+	}
+	n := 0
+	for j := i - 1; j >= 0 && line[j] == '\\'; j-- {
+		n++
+	}
+	return n%2 == 0
+}
+
+// escapeStart moves a match start k back to the start of the escape sequence it falls in
+// (after the backslash of \" or inside \uXXXX), if any.
+func escapeStart(line string, k int) int {
+	for j := 1; j <= 5 && k-j >= 0; j++ {
+		i := k - j
+		if !escapes(line, i) {
+			continue
+		}
+		if j == 1 {
+			return i
+		}
+		if i+1 < len(line) && line[i+1] == 'u' && i+6 > k {
+			return i
+		}
+	}
+	return k
+}
+
+// escapeEnd moves a match end e forward to the end of the escape sequence it cuts, if any.
+func escapeEnd(line string, e int) int {
+	for j := 1; j <= 5 && e-j >= 0; j++ {
+		i := e - j
+		if !escapes(line, i) {
+			continue
+		}
+		size := 2
+		if i+1 < len(line) && line[i+1] == 'u' {
+			size = 6
+		}
+		if i+size > e {
+			return min(i+size, len(line))
+		}
+		return e
+	}
+	return e
 }
 
 // scrubWriter scrubs each encoded entry (zap writes one whole entry per Write) before it
