@@ -1,7 +1,9 @@
 # akminio — build, test and lint.
 #
 #   make build   bin/akminio, stamped with the version and commit
-#   make test    every test, against a real MinIO (built once into a cache outside the repo)
+#   make test    every test, against a real MinIO (built once into a cache outside the repo),
+#                then `make fuzz`
+#   make fuzz    a bounded run of each fuzz target (FUZZTIME each, default 20s)
 #   make lint    go vet and a gofmt check
 #   make minio   build the pinned MinIO server if missing and print its path
 #   make package dist/akminio_<version>_<arch>.deb (deploy/debian/nfpm.yaml)
@@ -12,7 +14,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 LDFLAGS := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 
-.PHONY: build test lint minio demo package dashboard
+.PHONY: build test fuzz lint minio demo package dashboard
 
 build:
 	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/akminio ./cmd/akminio
@@ -39,6 +41,14 @@ test:
 	@minio_bin="$$(./scripts/minio.sh ensure)" && \
 	echo "MinIO server: $$minio_bin" && \
 	AKMINIO_MINIO_BIN="$$minio_bin" $(GO) test -race -count=1 -timeout 60m ./...
+	@$(MAKE) --no-print-directory fuzz
+
+# Go runs one fuzz target per invocation; scripts/fuzz.sh runs each in turn and prints
+# their executions. A failing input lands in the package's testdata/fuzz/ as a regression
+# test.
+FUZZTIME ?= 20s
+fuzz:
+	FUZZTIME=$(FUZZTIME) GO=$(GO) ./scripts/fuzz.sh
 
 lint:
 	$(GO) vet ./...
