@@ -1,7 +1,12 @@
 package aksim
 
 import (
+	"bytes"
+	"encoding/json"
+	"net"
 	"net/http"
+	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -14,14 +19,25 @@ import (
 //	Hang        never answer; return only when the client's context ends
 //	            or the server closes
 //	Status != 0 answer Status with {"detail": "aksim: injected fault"}
+//	Reset       close the connection with a TCP reset, answering nothing
+//	Truncate    serve the request, but send only the first half of the body
+//	ShortPage   serve the request; a paginated list loses its last result
+//	            (pagination.count is kept, so the page is shorter than it says)
 //
-// A Fault with only Delay set slows the request and then serves it normally.
+// A Fault with only Delay set slows the request and then serves it normally. Truncate and
+// ShortPage serve the request for real: a write they answer has happened.
 type Fault struct {
 	// Method limits the fault to one HTTP method; empty matches all.
 	Method string
-	Status int
-	Hang   bool
-	Delay  time.Duration
+	// Match, when set, must also accept the request (to fault one call of several that
+	// share a prefix, or one page of a list).
+	Match     func(r *http.Request) bool
+	Status    int
+	Hang      bool
+	Reset     bool
+	Truncate  bool
+	ShortPage bool
+	Delay     time.Duration
 	// Times is how many matching requests the fault applies to; 0 means
 	// until cleared with ClearFaults.
 	Times int
@@ -59,11 +75,12 @@ func (s *Server) ClearFaults() {
 }
 
 // take returns the fault for a request, consuming one application.
-func (t *faultTable) take(method, path string) (Fault, bool) {
+func (t *faultTable) take(r *http.Request) (Fault, bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for i, e := range t.entries {
-		if !strings.HasPrefix(path, e.prefix) || (e.f.Method != "" && !strings.EqualFold(e.f.Method, method)) {
+		if !strings.HasPrefix(r.URL.Path, e.prefix) || (e.f.Method != "" && !strings.EqualFold(e.f.Method, r.Method)) ||
+			(e.f.Match != nil && !e.f.Match(r)) {
 			continue
 		}
 		if e.left > 0 {
@@ -79,7 +96,7 @@ func (t *faultTable) take(method, path string) (Fault, bool) {
 
 // applyFault performs an injected fault; true means the request is answered.
 func (s *Server) applyFault(w http.ResponseWriter, r *http.Request) bool {
-	f, ok := s.faults.take(r.Method, r.URL.Path)
+	f, ok := s.faults.take(r)
 	if !ok {
 		return false
 	}
@@ -105,7 +122,64 @@ func (s *Server) applyFault(w http.ResponseWriter, r *http.Request) bool {
 		writeJSON(w, f.Status, map[string]any{"detail": "aksim: injected fault"})
 		return true
 	}
+	if f.Reset {
+		resetConnection(w)
+		return true
+	}
+	if f.Truncate || f.ShortPage {
+		rec := httptest.NewRecorder()
+		s.mux.ServeHTTP(rec, r)
+		body := rec.Body.Bytes()
+		if f.ShortPage {
+			body = shortPage(body)
+		} else {
+			body = body[:len(body)/2]
+		}
+		for k, v := range rec.Header() {
+			w.Header()[k] = v
+		}
+		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+		w.WriteHeader(rec.Code)
+		_, _ = w.Write(body)
+		return true
+	}
 	return false
+}
+
+// resetConnection closes the request's connection with a TCP RST (SO_LINGER 0).
+func resetConnection(w http.ResponseWriter) {
+	hj, ok := w.(http.Hijacker)
+	if !ok {
+		panic(http.ErrAbortHandler)
+	}
+	conn, _, err := hj.Hijack()
+	if err != nil {
+		panic(http.ErrAbortHandler)
+	}
+	if tc, ok := conn.(*net.TCPConn); ok {
+		_ = tc.SetLinger(0)
+	}
+	_ = conn.Close()
+}
+
+// shortPage drops the last result of a paginated list body; other bodies stay as they are.
+func shortPage(body []byte) []byte {
+	var page map[string]json.RawMessage
+	if json.Unmarshal(body, &page) != nil || page["pagination"] == nil {
+		return body
+	}
+	var results []json.RawMessage
+	if json.Unmarshal(page["results"], &results) != nil || len(results) == 0 {
+		return body
+	}
+	page["results"], _ = json.Marshal(results[:len(results)-1])
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if enc.Encode(page) != nil {
+		return body
+	}
+	return b.Bytes()
 }
 
 // counter counts requests by "METHOD path".

@@ -88,3 +88,41 @@ func TestCounts(t *testing.T) {
 		t.Fatalf("after reset: %d", n)
 	}
 }
+
+// TestFaultResetTruncateShortPage: a reset answers nothing, a truncated body is not JSON, a
+// short page holds one result fewer than its count; Match narrows a fault to one page.
+func TestFaultResetTruncateShortPage(t *testing.T) {
+	s := aksimtest.Start(t)
+	c := aksimtest.Client(s)
+	ctx := context.Background()
+	list := func() (int, int, error) {
+		l, _, err := c.PropertymappingsAPI.PropertymappingsProviderScopeList(ctx).Execute()
+		if err != nil {
+			return 0, 0, err
+		}
+		return len(l.Results), int(l.Pagination.Count), nil
+	}
+	n, count, err := list()
+	if err != nil || n != count || n < 2 {
+		t.Fatalf("normal list: %d of %d, %v", n, count, err)
+	}
+	const prefix = "/api/v3/propertymappings/provider/scope/"
+	// Go's transport sends a GET again once when a reused connection breaks: reset twice.
+	s.Fault(prefix, aksim.Fault{Reset: true, Times: 2})
+	if _, _, err := list(); err == nil {
+		t.Fatal("a reset connection gave no error")
+	}
+	s.ClearFaults()
+	s.Fault(prefix, aksim.Fault{Truncate: true, Times: 1})
+	if _, _, err := list(); err == nil {
+		t.Fatal("a truncated body decoded")
+	}
+	s.Fault(prefix, aksim.Fault{ShortPage: true, Times: 1})
+	if got, gotCount, err := list(); err != nil || got != n-1 || gotCount != count {
+		t.Fatalf("short page: %d of %d, %v; want %d of %d", got, gotCount, err, n-1, count)
+	}
+	s.Fault(prefix, aksim.Fault{Status: 500, Times: 1, Match: func(r *http.Request) bool { return r.URL.Query().Get("page") == "2" }})
+	if got, _, err := list(); err != nil || got != n {
+		t.Fatalf("a fault of page 2 hit page 1: %d, %v", got, err)
+	}
+}
