@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/akminio/akminio/internal/aksim"
+	"github.com/akminio/akminio/internal/e2eenv/e2eenvtest"
 	"github.com/akminio/akminio/internal/miniotest"
 )
 
@@ -31,6 +32,7 @@ func TestEndToEnd(t *testing.T) {
 	env := newE2EEnv(t)
 	mc, sim := env.mc, env.sim
 	hook := newReceiver(t)
+	t.Cleanup(func() { env.scan.Output("alert payloads", strings.Join(hook.got(), "\n")) })
 	good := env.config("@every 2s", fmt.Sprintf("alerts: {webhook_url: %q}\n", hook.srv.URL))
 	cfgPath := env.cfgPath
 	writeFile(t, cfgPath, good)
@@ -121,6 +123,9 @@ type e2eEnv struct {
 	dir     string
 	cfgPath string
 	listen  string
+	// scan is the leak scan of everything the daemon produced: its log, the HTTP bodies
+	// the tests read, alert payloads and state files.
+	scan *e2eenvtest.LeakScan
 }
 
 func newE2EEnv(t *testing.T) *e2eEnv {
@@ -138,7 +143,21 @@ func newE2EEnv(t *testing.T) *e2eEnv {
 	if err := os.MkdirAll(filepath.Join(dir, "state"), 0o700); err != nil {
 		t.Fatal(err)
 	}
-	return &e2eEnv{mc: mc, sim: sim, dir: dir, cfgPath: filepath.Join(dir, "config.yaml"), listen: freeAddr(t)}
+	// Created after the simulator's Close is registered, so the scan runs while it answers.
+	scan := e2eenvtest.NewLeakScan(t)
+	for what, v := range map[string]string{"authentik API token": "e2e-authentik-token", "hook token": "e2e-hook-token",
+		"MinIO root password": mc.SecretKey, "MinIO root user": mc.AccessKey} {
+		scan.Secret(what, v)
+	}
+	scan.SecretsAtEnd(func() map[string]string {
+		out := map[string]string{}
+		for _, v := range sim.ProviderSecrets() {
+			out[v] = "provider client secret"
+		}
+		return out
+	})
+	scan.Dir(filepath.Join(dir, "state"), e2eenvtest.RotationIntent)
+	return &e2eEnv{mc: mc, sim: sim, dir: dir, cfgPath: filepath.Join(dir, "config.yaml"), listen: freeAddr(t), scan: scan}
 }
 
 // config is the YAML of a config for the environment, reconciling on schedule; extra is
@@ -172,7 +191,7 @@ http: {listen: "%s", hook_token: e2e-hook-token-0123456789abcdef0123, debounce: 
 // it listens; its log is shown when the test fails. exited receives cmd.Wait's result.
 func (e *e2eEnv) run(t *testing.T, env ...string) (cmd *exec.Cmd, exited chan error, h *harness) {
 	t.Helper()
-	cmd = exec.Command(buildAkminio(t), "run", "--config", e.cfgPath)
+	cmd = exec.Command(e2eenvtest.Binary(t), "run", "--config", e.cfgPath)
 	cmd.Env = append(os.Environ(), env...)
 	logFile, err := os.Create(filepath.Join(e.dir, "akminio.log"))
 	if err != nil {
@@ -186,8 +205,10 @@ func (e *e2eEnv) run(t *testing.T, env ...string) (cmd *exec.Cmd, exited chan er
 	go func() { exited <- cmd.Wait() }()
 	t.Cleanup(func() {
 		_ = cmd.Process.Kill()
+		<-exited
+		b, _ := os.ReadFile(logFile.Name())
+		e.scan.Output("the log of akminio run", string(b))
 		if t.Failed() {
-			b, _ := os.ReadFile(logFile.Name())
 			t.Logf("akminio log:\n%s", b)
 		}
 	})
@@ -208,19 +229,7 @@ func (e *e2eEnv) run(t *testing.T, env ...string) (cmd *exec.Cmd, exited chan er
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	return cmd, exited, &harness{t: t, url: "http://" + e.listen}
-}
-
-// buildAkminio builds cmd/akminio into a temp folder.
-func buildAkminio(t *testing.T) string {
-	t.Helper()
-	out := filepath.Join(t.TempDir(), "akminio")
-	cmd := exec.Command("go", "build", "-o", out, "./cmd/akminio")
-	cmd.Dir = ".."
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cmd/akminio: %v\n%s", err, b)
-	}
-	return out
+	return cmd, exited, &harness{t: t, url: "http://" + e.listen, scan: e.scan}
 }
 
 func freeAddr(t *testing.T) string {

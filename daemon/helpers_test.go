@@ -20,6 +20,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/akminio/akminio/config"
+	"github.com/akminio/akminio/internal/e2eenv/e2eenvtest"
 	"github.com/akminio/akminio/reconcile"
 )
 
@@ -53,6 +54,8 @@ type harness struct {
 	reg  *prometheus.Registry
 	url  string
 	stop func() error // cancels Run and returns its error
+	// scan, when set, records every body the harness reads, for the leak scan.
+	scan *e2eenvtest.LeakScan
 }
 
 // start runs a daemon with opts completed by test defaults (a fresh registry, a test
@@ -121,6 +124,9 @@ func (h *harness) do(method, path, token, body string) (int, string) {
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
+	if h.scan != nil {
+		h.scan.Output(method+" "+path, string(b))
+	}
 	return resp.StatusCode, string(b)
 }
 

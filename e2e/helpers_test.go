@@ -38,7 +38,8 @@ type suite struct {
 	ak  *api.APIClient
 	adm *madmin.AdminClient
 	cfg map[string]any // the config last written
-	// seen is everything the binary printed (stdout and stderr), for the secret scan.
+	// seen is everything the binary printed (stdout and stderr); Akminio also records it in
+	// the environment's leak scan.
 	seen strings.Builder
 }
 

@@ -11,9 +11,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 
+	"github.com/akminio/akminio/internal/e2eenv/e2eenvtest"
 	"github.com/akminio/akminio/internal/miniotest"
 )
 
@@ -50,9 +53,44 @@ type result struct {
 	stdout, stderr string
 }
 
-// runBinary runs akminio with args in dir and exactly the environment env (plus PATH).
+// leakScans holds the leak scan of each test that ran the binary.
+var leakScans sync.Map // testing.TB -> *e2eenvtest.LeakScan
+
+// leakScan returns t's leak scan: every secret a test hands the binary through the
+// environment or $CREDENTIALS_DIRECTORY is scanned for in everything it printed.
+func leakScan(t *testing.T) *e2eenvtest.LeakScan {
+	if s, ok := leakScans.Load(t); ok {
+		return s.(*e2eenvtest.LeakScan)
+	}
+	s := e2eenvtest.NewLeakScan(t)
+	leakScans.Store(t, s)
+	t.Cleanup(func() { leakScans.Delete(t) })
+	return s
+}
+
+// secretVars are the environment variables that carry a secret.
+var secretVars = []string{"AKMINIO_AUTHENTIK__TOKEN", "AKMINIO_MINIO__ACCESS_KEY", "AKMINIO_MINIO__SECRET_KEY", "AKMINIO_HTTP__HOOK_TOKEN"}
+
+// runBinary runs akminio with args in dir and exactly the environment env (plus PATH). What
+// it prints goes to the test's leak scan, with the secrets env gives.
 func runBinary(t *testing.T, dir string, env []string, args ...string) result {
 	t.Helper()
+	scan := leakScan(t)
+	for _, kv := range env {
+		k, v, _ := strings.Cut(kv, "=")
+		switch {
+		case slices.Contains(secretVars, k):
+			scan.Secret(k, v)
+		case k == "CREDENTIALS_DIRECTORY":
+			files, _ := os.ReadDir(v)
+			for _, f := range files {
+				if b, err := os.ReadFile(filepath.Join(v, f.Name())); err == nil {
+					scan.Secret("credential "+f.Name(), strings.TrimSpace(string(b)))
+				}
+			}
+		}
+	}
+
 	cmd := exec.Command(binary, args...)
 	cmd.Dir = dir
 	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH")}, env...)
@@ -66,6 +104,8 @@ func runBinary(t *testing.T, dir string, env []string, args ...string) result {
 	} else if err != nil {
 		t.Fatal(err)
 	}
+	scan.Output("stdout of akminio "+strings.Join(args, " "), stdout.String())
+	scan.Output("stderr of akminio "+strings.Join(args, " "), stderr.String())
 	return result{code: code, stdout: stdout.String(), stderr: stderr.String()}
 }
 

@@ -224,9 +224,48 @@ func (s *Server) Counts() map[string]int {
 	return out
 }
 
-// ResetCounts sets every count back to zero.
+// ResetCounts sets every count back to zero (Counts and Calls).
 func (s *Server) ResetCounts() {
 	s.counts.mu.Lock()
-	defer s.counts.mu.Unlock()
 	s.counts.m = nil
+	s.counts.mu.Unlock()
+	s.calls.mu.Lock()
+	s.calls.m = nil
+	s.calls.mu.Unlock()
+}
+
+// CallsFrom returns how many requests each distinct call had since the start or the last
+// ResetCounts, from clients whose User-Agent starts with agent ("" for all), keyed
+// "METHOD path" with the path as authentik's OpenAPI document writes it ("GET
+// /api/v3/core/applications/{slug}/"): the request log by operation, so that two objects
+// read the same way are one call. The agent tells akminio's requests from those MinIO
+// makes itself (OpenID discovery and keys).
+func (s *Server) CallsFrom(agent string) map[string]int {
+	s.calls.mu.Lock()
+	defer s.calls.mu.Unlock()
+	out := map[string]int{}
+	for k, v := range s.calls.m {
+		call, ua, _ := strings.Cut(k, "\x00")
+		if strings.HasPrefix(ua, agent) {
+			out[call] += v
+		}
+	}
+	return out
+}
+
+// CallPath is the path of r as the OpenAPI document writes it (its operation's template,
+// under /api/v3), or r's path when no operation matches (OIDC endpoints, unknown paths).
+func CallPath(r *http.Request) string {
+	if !strings.HasPrefix(r.URL.Path, apiPrefix) {
+		return r.URL.Path
+	}
+	c, err := loadContract()
+	if err != nil {
+		return r.URL.Path
+	}
+	route, _, err := c.findRoute(r)
+	if err != nil {
+		return r.URL.Path
+	}
+	return apiPrefix + route.Path
 }

@@ -209,6 +209,7 @@ func (s *Server) providersCreate(c *call) (int, any) {
 	}
 	n := nextNum(st.providers)
 	p := st.add(st.providers, strconv.Itoa(n), n, f)
+	st.rememberSecret(f)
 	return http.StatusCreated, st.renderProvider(p)
 }
 
@@ -231,7 +232,23 @@ func (s *Server) providersUpdate(c *call) (int, any) {
 		return code, body
 	}
 	p.f = f
+	st.rememberSecret(f)
 	return http.StatusOK, st.renderProvider(p)
+}
+
+// rememberSecret records a provider's client secret for ProviderSecrets; st.mu is held.
+func (st *store) rememberSecret(f map[string]any) {
+	if v := str(f["client_secret"]); v != "" && !slices.Contains(st.secrets, v) {
+		st.secrets = append(st.secrets, v)
+	}
+}
+
+// ProviderSecrets returns every client secret an OAuth2 provider has had since the start,
+// for tests that scan akminio's output for secrets.
+func (s *Server) ProviderSecrets() []string {
+	s.st.mu.Lock()
+	defer s.st.mu.Unlock()
+	return slices.Clone(s.st.secrets)
 }
 
 func (s *Server) providersDestroy(c *call) (int, any) {

@@ -59,6 +59,7 @@ type Server struct {
 
 	faults   faultTable
 	counts   counter
+	calls    counter // by operation: "METHOD /api/v3/<path template>"
 	anonMu   sync.Mutex
 	anonFail []AnonymousFailure
 }
@@ -147,6 +148,7 @@ func (s *Server) Close() error {
 // ServeHTTP makes the Server an http.Handler (for httptest.NewServer).
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.counts.add(r.Method, r.URL.Path)
+	s.calls.add(r.Method, CallPath(r)+"\x00"+r.UserAgent())
 	if s.applyFault(w, r) {
 		return
 	}

@@ -35,6 +35,7 @@ type store struct {
 	members   map[string]map[int]bool // group uuid -> user pks (direct membership)
 	apps      map[string]*record
 	providers map[string]*record
+	secrets   []string // every provider client secret seen, for ProviderSecrets
 	mappings  map[string]*record
 	keypairs  map[string]*record
 	flows     map[string]*record

@@ -279,7 +279,7 @@ func TestE2ETwentyRotations(t *testing.T) {
 	}
 	x.noStrayFiles()
 	x.sameLogins(before)
-	// checkLogs (cleanup) searches every output of the test for all 21 secrets.
+	// The leak scan (cleanup) searches every output of the test for all 21 secrets.
 }
 
 // name describes a secret for messages.

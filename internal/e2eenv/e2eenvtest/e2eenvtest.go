@@ -48,6 +48,7 @@ func Start(t testing.TB) *e2eenv.Env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
+		scans.Delete(e)
 		if t.Failed() && e.MinIO != nil {
 			t.Logf("e2eenv: last lines of the MinIO log %s:\n%s", e.MinIO.LogPath, e.MinIO.LogTail(40))
 		}
@@ -55,7 +56,51 @@ func Start(t testing.TB) *e2eenv.Env {
 			t.Errorf("e2eenv: close: %v", err)
 		}
 	})
+	// Registered after Close, so it runs before it, while the simulator still answers.
+	scans.Store(e, envScan(t, e))
 	return e
+}
+
+// scans holds the LeakScan of each environment Start made.
+var scans sync.Map // *e2eenv.Env -> *LeakScan
+
+// Scan returns the LeakScan of an environment Start made (nil for another): Akminio
+// records into it; a test adds what else akminio produced (HTTP bodies, alert payloads).
+func Scan(e *e2eenv.Env) *LeakScan {
+	if s, ok := scans.Load(e); ok {
+		return s.(*LeakScan)
+	}
+	return nil
+}
+
+// envScan scans for the environment's secrets: the simulator's API token, MinIO's root
+// credentials, the hook token and, at the end, every client secret an OAuth2 provider has
+// had; in akminio's stdout and stderr (Akminio) and the files under state_dir but
+// rotation.json (RotationIntent).
+func envScan(t testing.TB, e *e2eenv.Env) *LeakScan {
+	s := NewLeakScan(t)
+	s.Secret("authentik API token", e.AK.Token())
+	s.Secret("MinIO root password", e.MinIO.SecretKey)
+	s.Secret("MinIO root user", e.MinIO.AccessKey)
+	s.SecretsAtEnd(func() map[string]string {
+		out := map[string]string{}
+		if b, err := os.ReadFile(e.SecretPath(e2eenv.HookTokenFile)); err == nil {
+			out[strings.TrimSpace(string(b))] = "hook token"
+		}
+		for _, p := range e.AK.ProviderSecrets() {
+			out[p] = "provider client secret"
+		}
+		return out
+	})
+	s.Dir(e.StateDir, RotationIntent)
+	return s
+}
+
+// RotationIntent reports whether a file of state_dir (rel to it) is rotation.json or one of
+// its temporary copies: during a rotation it holds the new client secret by design, so the
+// leak scan skips it.
+func RotationIntent(rel string) bool {
+	return rel == "rotation.json" || (strings.HasPrefix(rel, ".rotation.json.") && strings.HasSuffix(rel, ".tmp"))
 }
 
 // builds holds one build of ./cmd/akminio per set of build tags, per test process.
@@ -163,6 +208,10 @@ func Akminio(t testing.TB, e *e2eenv.Env, args ...string) (stdout, stderr string
 		exit = ee.ExitCode()
 	case err != nil:
 		t.Fatalf("akminio %s: %v", strings.Join(args, " "), err)
+	}
+	if s := Scan(e); s != nil {
+		s.Output("stdout of akminio "+strings.Join(args, " "), out.String())
+		s.Output("stderr of akminio "+strings.Join(args, " "), errb.String())
 	}
 	t.Logf("$ akminio %s  (exit %d)\n--- stdout:\n%s--- stderr:\n%s", strings.Join(args, " "), exit, out.String(), errb.String())
 	return out.String(), errb.String(), exit
