@@ -39,23 +39,24 @@ var writeDoc = flag.Bool("write-doc", false, "write the matrix's table into docs
 const agent = "akminio"
 
 // world is one environment (real MinIO, the simulator) and an engine wired as cmd/akminio
-// wires it, with the MinIO admin client behind a faultmatrix.Transport, short timeouts,
-// few retries and a page size of 2 (so that lists have several pages).
+// wires it (see adapters).
 type world struct {
-	env  *e2eenv.Env
-	eng  *reconcile.Engine
-	mt   *faultmatrix.Transport
-	ak   *api.APIClient
-	adm  *madmin.AdminClient
-	cfg  *config.Config
-	root context.Context
+	env           *e2eenv.Env
+	eng           *reconcile.Engine
+	normal, short adapterPair
+	mt            *faultmatrix.Transport
+	ak            *api.APIClient
+	adm           *madmin.AdminClient
+	cfg           *config.Config
+	root          context.Context
 }
 
 func newWorld(t *testing.T) *world {
 	env := e2eenvtest.Start(t)
 	m := env.DefaultConfig()
-	m["authentik"].(map[string]any)["timeout"] = "3s"
-	m["minio"].(map[string]any)["timeout"] = "3s"
+	m["authentik"].(map[string]any)["timeout"] = "15s"
+	m["authentik"].(map[string]any)["restrict_access"] = true // so that the bindings list is not empty
+	m["minio"].(map[string]any)["timeout"] = "15s"
 	m["verify"] = map[string]any{"users": []any{"alice"}}
 	if err := env.WriteConfig(m); err != nil {
 		t.Fatal(err)
@@ -64,29 +65,48 @@ func newWorld(t *testing.T) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
+	w := &world{env: env, mt: faultmatrix.NewTransport(), ak: aksimtest.Client(env.AK), cfg: cfg, root: context.Background()}
+	w.normal = w.adapters(t, *cfg)
+	// The timeout cells use a short per-request timeout, so that a hanging call costs
+	// seconds; every other run has time to spare on a loaded machine.
+	short := *cfg
+	short.Authentik.Timeout, short.MinIO.Timeout = 3*time.Second, 3*time.Second
+	w.short = w.adapters(t, short)
+	if w.eng, err = reconcile.NewEngine(cfg, w.normal.ak, w.normal.mc, zap.NewNop()); err != nil {
+		t.Fatal(err)
+	}
+	// The discovery check's requests carry akminio's agent too, like the adapter's.
+	w.eng.HTTP = &http.Client{Timeout: w.eng.HTTP.Timeout, Transport: userAgent{w.eng.HTTP.Transport}}
+	if w.adm, err = env.MinIO.AdminClient(); err != nil {
+		t.Fatal(err)
+	}
+	return w
+}
+
+// adapterPair is the engine's two adapters, built as cmd/akminio builds them but with the
+// MinIO admin client behind the world's Transport, few retries and a page size of 2 (so
+// that lists have several pages).
+type adapterPair struct {
+	ak *authentik.Adapter
+	mc *minio.Adapter
+}
+
+func (w *world) adapters(t *testing.T, cfg config.Config) adapterPair {
 	// No retries for authentik: a faulted call fails at once (retries are the adapter's
 	// own business, tested there); MinIO's adapter keeps one retry for its restarts.
 	ak, err := authentik.New(cfg.Authentik, authentik.WithPageSize(2), authentik.WithRetry(authentik.RetryPolicy{}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	mt := faultmatrix.NewTransport()
-	mc, err := minio.New(cfg.MinIO, minio.WithRoundTripper(mt.Wrap), minio.WithRetry(2, 10*time.Millisecond))
+	mc, err := minio.New(cfg.MinIO, minio.WithRoundTripper(w.mt.Wrap), minio.WithRetry(2, 10*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
 	}
-	eng, err := reconcile.NewEngine(cfg, ak, mc, zap.NewNop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	// The discovery check's requests carry akminio's agent too, like the adapter's.
-	eng.HTTP = &http.Client{Timeout: eng.HTTP.Timeout, Transport: userAgent{eng.HTTP.Transport}}
-	adm, err := env.MinIO.AdminClient()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &world{env: env, eng: eng, mt: mt, ak: aksimtest.Client(env.AK), adm: adm, cfg: cfg, root: context.Background()}
+	return adapterPair{ak, mc}
 }
+
+// use makes the engine work through p.
+func (w *world) use(p adapterPair) { w.eng.Authentik, w.eng.MinIO = p.ak, p.mc }
 
 type userAgent struct{ next http.RoundTripper }
 
@@ -260,15 +280,16 @@ func (w *world) repair() error {
 	return nil
 }
 
-// spyPages records the highest page each authentik call asked for, until ClearFaults: a
-// fault that matches nothing, but looks. The function returned reads what it saw.
+// spyPages records the highest page each paginated authentik list asked for (akminio names
+// the page of every list request), until ClearFaults: a fault that matches nothing, but
+// looks. The function returned reads what it saw.
 func (w *world) spyPages() func() map[string]int {
 	var mu sync.Mutex
 	pages := map[string]int{}
 	w.env.AK.Fault("/", aksim.Fault{Match: func(r *http.Request) bool {
 		n, err := strconv.Atoi(r.URL.Query().Get("page"))
 		if err != nil {
-			n = 1
+			return false // not a paginated list
 		}
 		mu.Lock()
 		defer mu.Unlock()
@@ -326,11 +347,8 @@ func (w *world) inject(call string, kind faultmatrix.Kind, pages int) (clear fun
 	}
 }
 
-// applicable says why kind cannot happen to call, or "".
-func applicable(call string, kind faultmatrix.Kind, body bool) string {
-	system, rest, _ := strings.Cut(call, " ")
-	method, path, _ := strings.Cut(rest, " ")
-	list := system == "authentik" && method == http.MethodGet && strings.HasPrefix(path, "/api/v3/") && !strings.HasSuffix(path, "}/")
+// applicable says why kind cannot happen to a call, or "".
+func applicable(kind faultmatrix.Kind, list, body bool) string {
 	switch {
 	case kind == faultmatrix.ShortPage && !list:
 		return "n/a: not a paginated list"
@@ -346,9 +364,13 @@ func (w *world) cell(t *testing.T, sc scenario, call string, kind faultmatrix.Ki
 	before := w.declared(t)
 	w.reset()
 	clear := w.inject(call, kind, pages)
+	if kind == faultmatrix.Timeout {
+		w.use(w.short)
+	}
 	ctx, cancel := context.WithTimeout(w.root, 2*time.Minute)
 	res, err := w.eng.Apply(ctx)
 	cancel()
+	w.use(w.normal)
 	hits := clear()
 	writes := w.writes()
 	after := w.declared(t)
@@ -412,8 +434,13 @@ func TestFaultMatrix(t *testing.T) {
 		pageCount := lastPages()
 		observed := w.calls()
 		w.reset()
+		applyPages := w.spyPages()
 		if _, err := w.eng.Apply(w.root); err != nil {
 			t.Fatalf("%s: apply: %v", sc.name, err)
+		}
+		w.env.AK.ClearFaults()
+		for c, n := range applyPages() {
+			pageCount[c] = max(pageCount[c], min(n, 1)) // a list of the apply phase fails whole
 		}
 		applied := w.calls()
 		bodies := map[string]bool{}
@@ -438,12 +465,9 @@ func TestFaultMatrix(t *testing.T) {
 			if strings.HasPrefix(c, "authentik ") {
 				body = !strings.HasPrefix(c, "authentik DELETE ")
 			}
-			pages := 1
-			if sc.phase == "observe" {
-				pages = pageCount[c]
-			}
+			pages := pageCount[c]
 			for _, kind := range faultmatrix.Kinds {
-				cell := faultmatrix.Cell{Phase: sc.phase, Call: c, Kind: kind, Outcome: applicable(c, kind, body)}
+				cell := faultmatrix.Cell{Phase: sc.phase, Call: c, Kind: kind, Outcome: applicable(kind, pageCount[c] > 0, body)}
 				if cell.Outcome == "" {
 					t.Run(fmt.Sprintf("%s/%s/%s", sc.phase, c, kind), func(t *testing.T) {
 						cell.Outcome = w.cell(t, sc, c, kind, pages)
