@@ -238,6 +238,7 @@ type daemon struct {
 	url    string
 	exited chan error
 	logs   *bytes.Buffer
+	scan   *e2eenvtest.LeakScan // the environment's: every body get reads and the log
 }
 
 func startDaemon(t testing.TB, env *e2eenv.Env) *daemon {
@@ -250,7 +251,7 @@ func startDaemon(t testing.TB, env *e2eenv.Env) *daemon {
 			cmd.Env = append(cmd.Env, kv)
 		}
 	}
-	d := &daemon{cmd: cmd, url: "http://" + listen, exited: make(chan error, 1), logs: &bytes.Buffer{}}
+	d := &daemon{cmd: cmd, url: "http://" + listen, exited: make(chan error, 1), logs: &bytes.Buffer{}, scan: e2eenvtest.Scan(env)}
 	cmd.Stdout, cmd.Stderr = d.logs, d.logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -259,6 +260,9 @@ func startDaemon(t testing.TB, env *e2eenv.Env) *daemon {
 	t.Cleanup(func() {
 		if d.cmd.ProcessState == nil {
 			d.stop(t)
+		}
+		if scan := e2eenvtest.Scan(env); scan != nil {
+			scan.Output("the log of akminio run", d.logs.String())
 		}
 	})
 	return d
@@ -286,6 +290,9 @@ func (d *daemon) get(t testing.TB, path string) string {
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
+	if scan := d.scan; scan != nil {
+		scan.Output("GET "+path, string(b))
+	}
 	return string(b)
 }
 

@@ -9,8 +9,6 @@ import (
 	"math"
 	"net/http"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -65,6 +63,7 @@ func TestSoak(t *testing.T) {
 	cfg["http"].(map[string]any)["hook_token"] = hookToken
 	s.write(t, cfg)
 	d := startDaemon(t, s.env)
+	d.waitStatus(t, "the first run", func(st daemonStatus) bool { return st.LastRun != nil })
 	scan := e2eenvtest.Scan(s.env)
 	scan.Secret("hook token", hookToken)
 
@@ -103,8 +102,7 @@ func TestSoak(t *testing.T) {
 	if plan, code := s.planJSON(t); code != 0 || len(plan.Changes) != 0 {
 		t.Errorf("after the soak, plan exits %d with drift %v", code, plan.Changes)
 	}
-	_, status := d.get(t, "/status")
-	scan.Output("GET /status", status)
+	d.get(t, "/status")
 
 	n := len(samples)
 	first, last := samples[n/10:2*n/10], samples[n-n/10:]
@@ -161,92 +159,6 @@ func slope(ss []soakSample, f func(soakSample) float64) float64 {
 	return (n*sxy - sx*sy) / d
 }
 
-// daemon is a running `akminio run` of the environment.
-type daemon struct {
-	url  string
-	scan *e2eenvtest.LeakScan
-}
-
-// startDaemon starts `akminio run` on the environment's config and waits until /readyz
-// answers 200 (the first run is done); it is killed when the test ends, and its log goes
-// to the leak scan.
-func startDaemon(t *testing.T, env *e2eenv.Env) *daemon {
-	t.Helper()
-	var listen string
-	if f, err := os.ReadFile(env.ConfigPath); err == nil {
-		for _, l := range strings.Split(string(f), "\n") {
-			if v, ok := strings.CutPrefix(strings.TrimSpace(l), "listen: "); ok {
-				listen = strings.Trim(v, `"'`)
-			}
-		}
-	}
-	if listen == "" {
-		t.Fatal("no http.listen in the config")
-	}
-	cmd := exec.Command(e2eenvtest.Binary(t), "run", "--config", env.ConfigPath)
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "AKMINIO_") && !strings.HasPrefix(kv, "CREDENTIALS_DIRECTORY=") {
-			cmd.Env = append(cmd.Env, kv)
-		}
-	}
-	logPath := filepath.Join(env.Dir, "akminio-run.log")
-	logFile, err := os.Create(logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	d := &daemon{url: "http://" + listen, scan: e2eenvtest.Scan(env)}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-exited
-		logFile.Close()
-		b, _ := os.ReadFile(logPath)
-		d.scan.Output("the log of akminio run", string(b))
-		if t.Failed() {
-			t.Logf("last lines of the akminio run log:\n%s", tailLines(string(b), 30))
-		}
-	})
-	deadline := time.Now().Add(2 * time.Minute)
-	for {
-		select {
-		case err := <-exited:
-			t.Fatalf("akminio run exited: %v", err)
-		default:
-		}
-		if resp, err := http.Get(d.url + "/readyz"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return d
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("akminio run is not ready after 2 minutes")
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
-func tailLines(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	return strings.Join(lines[max(0, len(lines)-n):], "\n")
-}
-
-func (d *daemon) get(t *testing.T, path string) (int, string) {
-	t.Helper()
-	resp, err := http.Get(d.url + path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
-}
-
 type runResult struct {
 	Result string `json:"result"`
 	Error  string `json:"error"`
@@ -270,16 +182,11 @@ func (d *daemon) reconcile(t *testing.T, token string) runResult {
 	return r
 }
 
-// sample reads heap, RSS and goroutines from /metrics.
+// sample reads heap, RSS and goroutines from /metrics (get records the body for the leak
+// scan).
 func (d *daemon) sample(t *testing.T, run int) soakSample {
 	t.Helper()
-	code, body := d.get(t, "/metrics")
-	if code != http.StatusOK {
-		t.Fatalf("/metrics: %d", code)
-	}
-	if run%100 == 0 {
-		d.scan.Output(fmt.Sprintf("GET /metrics after run %d", run), body)
-	}
+	body := d.get(t, "/metrics")
 	s := soakSample{run: run, heap: -1, rss: -1, goroutine: -1}
 	sc := bufio.NewScanner(strings.NewReader(body))
 	sc.Buffer(make([]byte, 1<<20), 1<<20)

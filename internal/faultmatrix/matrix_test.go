@@ -427,7 +427,7 @@ func TestFaultMatrix(t *testing.T) {
 		sc.drift(t, w)
 		w.reset()
 		lastPages := w.spyPages()
-		if _, err := w.eng.Plan(w.root); err != nil {
+		if _, err := w.eng.DryRun(w.root); err != nil {
 			t.Fatalf("%s: plan: %v", sc.name, err)
 		}
 		w.env.AK.ClearFaults()

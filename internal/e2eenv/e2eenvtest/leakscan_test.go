@@ -15,10 +15,12 @@ type errRecorder struct {
 	errs []string
 }
 
-func (r *errRecorder) Errorf(format string, args ...any) { r.errs = append(r.errs, fmt.Sprintf(format, args...)) }
-func (r *errRecorder) Cleanup(func())                    {}
-func (r *errRecorder) Helper()                           {}
-func (r *errRecorder) Logf(string, ...any)               {}
+func (r *errRecorder) Errorf(format string, args ...any) {
+	r.errs = append(r.errs, fmt.Sprintf(format, args...))
+}
+func (r *errRecorder) Cleanup(func())      {}
+func (r *errRecorder) Helper()             {}
+func (r *errRecorder) Logf(string, ...any) {}
 
 // TestLeakScanFindsEveryEncoding: a secret as is, JSON-escaped, URL-encoded or in a state
 // file is found and named (never shown); rotation.json is skipped; a secret known only at
