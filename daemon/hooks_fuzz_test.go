@@ -9,19 +9,29 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
+
+	"github.com/akminio/akminio/config"
 )
 
-// hookDaemon is the least of a Daemon the hook handlers use: a logger and the hook channel.
-func hookDaemon() *Daemon {
-	return &Daemon{log: zap.NewNop(), hooks: make(chan struct{}, 1)}
+// hookDaemon is a Daemon built by New but not running: its hook handlers can be called
+// directly, and a scheduled run shows as an event waiting on d.hooks.
+func hookDaemon(t *testing.T) *Daemon {
+	t.Helper()
+	d, err := New(Options{Config: testConfig(t), Logger: zap.NewNop(), Registerer: prometheus.NewRegistry(),
+		NewRunner: func(*config.Config) (Runner, error) { return &fakeRunner{}, nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
 }
 
 // postHook calls a hook handler with body and reports the status, the decoded JSON answer
 // and whether a run was scheduled.
 func postHook(t *testing.T, h func(*Daemon, http.ResponseWriter, *http.Request), body []byte) (int, map[string]any, bool) {
 	t.Helper()
-	d := hookDaemon()
+	d := hookDaemon(t)
 	rec := httptest.NewRecorder()
 	h(d, rec, httptest.NewRequest(http.MethodPost, "/hooks/x", strings.NewReader(string(body))))
 	var answer map[string]any
@@ -88,24 +98,39 @@ func FuzzMinIOAuditHook(f *testing.F) {
 	})
 }
 
-// FuzzAuthentikHook: any body gets 202 (a run scheduled) when it is JSON and 400 (nothing
-// scheduled) when not, with a JSON answer, never a panic.
+// FuzzAuthentikHook: any body gets a JSON answer, never a panic: 400 (nothing scheduled)
+// when it is not authentik's notification body, else 200 (ignored, nothing scheduled) or
+// 202 (a run scheduled); a run is scheduled only for a model event that akminio's own
+// client did not cause.
 func FuzzAuthentikHook(f *testing.F) {
 	for _, s := range []string{
-		`{"body":"model_updated: {'model': {'app': 'authentik_providers_oauth2'}}","severity":"notice","user_email":"a@b","user_username":"akadmin"}`,
-		`"a body mapping's string"`, `{"body": `, `{"body": 1, "severity": []}`, `[1,2]`, `null`, ``, "{\"body\":\"\\u2028x: y\"}",
+		`{"body":"model_updated: {'model': {'app': 'authentik_providers_oauth2', 'model_name': 'oauth2provider', 'pk': 1}, 'http_request': {'user_agent': 'mc'}}","severity":"notice","user_email":"a@b","user_username":"akadmin"}`,
+		`{"body":"model_updated: {'model': {'app': 'authentik_providers_oauth2', 'model_name': 'oauth2provider'}, 'http_request': {'user_agent': 'akminio/v1.2.3'}}"}`,
+		`{"body":"login: {}"}`, `"a body mapping's string"`, `{"body": `, `{"body": 1, "severity": []}`, `[1,2]`, `null`, ``,
+		"{\"body\":\"\\u2028model_deleted: y\"}",
 	} {
 		f.Add([]byte(s))
 	}
 	call := func(d *Daemon, w http.ResponseWriter, r *http.Request) { d.handleAuthentikHook(w, r) }
 	f.Fuzz(func(t *testing.T, body []byte) {
-		code, _, scheduled := postHook(t, call, body)
-		if json.Valid(body) {
-			if code != http.StatusAccepted || !scheduled {
-				t.Fatalf("JSON body: %d, scheduled %v", code, scheduled)
+		code, answer, scheduled := postHook(t, call, body)
+		n, err := decodeNotification(body)
+		switch {
+		case err != nil:
+			if code != http.StatusBadRequest || scheduled {
+				t.Fatalf("not a notification: %d, scheduled %v", code, scheduled)
 			}
-		} else if code != http.StatusBadRequest || scheduled {
-			t.Fatalf("non-JSON body: %d, scheduled %v", code, scheduled)
+		case n.ignored() != "":
+			if code != http.StatusOK || scheduled || answer["triggered"] != false {
+				t.Fatalf("ignored (%s): %d %v, scheduled %v", n.ignored(), code, answer, scheduled)
+			}
+		default:
+			if code != http.StatusAccepted || !scheduled || !strings.HasPrefix(n.Action, "model_") || strings.Contains(n.UserAgent, OwnUserAgent) {
+				t.Fatalf("notification %+v: %d, scheduled %v", n, code, scheduled)
+			}
+		}
+		if !json.Valid(body) && err == nil {
+			t.Fatalf("a body that is not JSON decoded as %+v", n)
 		}
 	})
 }

@@ -32,7 +32,7 @@ for t in "${targets[@]}"; do
     cat "${log}"
     status=1
   fi
-  execs="$(grep -o 'execs: [0-9]*' "${log}" | tail -1 | cut -d' ' -f2)"
+  execs="$(grep -o 'execs: [0-9]*' "${log}" | tail -1 | cut -d' ' -f2 || true)"
   summary+=("$(printf '%-22s %-18s %10s executions' "${name}" "${pkg}" "${execs:-?}")")
   rm -f "${log}"
 done
