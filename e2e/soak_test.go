@@ -24,7 +24,7 @@ import (
 // docs/reliability.md is AKMINIO_SOAK_RUNS=2000.
 const SoakRunsEnv = "AKMINIO_SOAK_RUNS"
 
-const soakRunsCI = 300
+const soakRunsCI = 200
 
 // Growth bounds, measured with 2,000 runs (docs/reliability.md) and set with a wide margin:
 // from the first tenth of the runs (after warm-up) to the last tenth, the mean of each
@@ -44,7 +44,7 @@ type soakSample struct {
 // runs: a schedule of one second, and a run asked for with POST /reconcile?wait=true as
 // soon as the last one ended; every 10th run finds drift (a policy removed in MinIO, or the
 // provider changed in authentik, in turn) and must repair it, every other run must find
-// the estate in sync. Heap, RSS and goroutines are read from /metrics every 10 runs; the
+// the estate in sync. Heap, RSS and goroutines are read from /metrics every 5 runs; the
 // test fails when their mean over the last tenth of the runs exceeds the mean over the
 // first tenth (after a warm-up tenth) by more than the bounds above.
 func TestSoak(t *testing.T) {
@@ -89,7 +89,7 @@ func TestSoak(t *testing.T) {
 		if res.Result != want && !(drift && res.Result == "in_sync") {
 			t.Fatalf("run %d: result %q (%s), want %q", i, res.Result, res.Error, want)
 		}
-		if i%10 == 0 {
+		if i%5 == 0 {
 			samples = append(samples, d.sample(t, i))
 		}
 		if i%100 == 0 {

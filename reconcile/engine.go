@@ -39,6 +39,10 @@ type Engine struct {
 	// Gate is asked before every write step of Apply; nil: every write is allowed. A gate
 	// that also implements WriteHolder can hold a whole run back (see WriteHolder).
 	Gate WriteGate
+	// AfterWrite, when set, is called right after each write step of Apply succeeded, before
+	// the state it leaves is saved: a fault point for the crash tests (binaries built with
+	// -tags akminio_testhooks kill themselves there). nil in every real run.
+	AfterWrite func(step string)
 }
 
 // NewEngine wires an engine from a validated config and the two adapters.
@@ -272,6 +276,9 @@ func (e *Engine) repair(ctx context.Context, obs *Observed, res *Result) error {
 		res.Applied = append(res.Applied, c)
 		e.Log.Info("applied", zap.String("system", string(c.System)), zap.String("action", string(c.Action)),
 			zap.String("kind", string(c.Kind)), zap.String("name", c.Name), zap.Strings("fields", c.Fields))
+		if e.AfterWrite != nil {
+			e.AfterWrite(stepName(c))
+		}
 	}
 	restart := res.Plan.RestartPending()
 	for _, c := range steps {
@@ -290,6 +297,9 @@ func (e *Engine) repair(ctx context.Context, obs *Observed, res *Result) error {
 			}
 			res.Restarted = true
 			e.Log.Info("restarted MinIO to load identity_openid")
+			if e.AfterWrite != nil {
+				e.AfterWrite(stepName(c))
+			}
 		case isFeedChange(c):
 			if err := e.applyFeed(ctx, obs, c, done); err != nil {
 				return err

@@ -48,5 +48,8 @@ func newFencedEngine(cfg *config.Config, log *zap.Logger, gate lease.Gate) (*rec
 		// run whether to hold all writes); the fence asks again before each request.
 		eng.Gate = gate
 	}
+	if hook := engineTestHook(); hook != nil {
+		hook(eng)
+	}
 	return eng, nil
 }

@@ -70,7 +70,7 @@ func newWorld(t *testing.T) *world {
 	// The timeout cells use a short per-request timeout, so that a hanging call costs
 	// seconds; every other run has time to spare on a loaded machine.
 	short := *cfg
-	short.Authentik.Timeout, short.MinIO.Timeout = 3*time.Second, 3*time.Second
+	short.Authentik.Timeout, short.MinIO.Timeout = 5*time.Second, 5*time.Second
 	w.short = w.adapters(t, short)
 	if w.eng, err = reconcile.NewEngine(cfg, w.normal.ak, w.normal.mc, zap.NewNop()); err != nil {
 		t.Fatal(err)
