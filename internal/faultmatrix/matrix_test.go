@@ -378,13 +378,11 @@ func (w *world) cell(t *testing.T, sc scenario, call string, kind faultmatrix.Ki
 	if hits == 0 {
 		problems = append(problems, "the fault was never reached")
 	}
-	switch {
-	case sc.phase == "observe" && err == nil:
+	if (sc.phase == "observe" && err == nil) || (sc.phase == "apply" && err == nil && res != nil && res.InSync()) {
 		problems = append(problems, "the run reported success")
-	case sc.phase == "observe" && len(writes) > 0:
+	}
+	if sc.phase == "observe" && len(writes) > 0 {
 		problems = append(problems, "writes during a failed observation: "+strings.Join(writes, ", "))
-	case sc.phase == "apply" && err == nil && res != nil && res.InSync():
-		problems = append(problems, "the run reported success")
 	}
 	for _, d := range before {
 		if !slices.Contains(after, d) {
