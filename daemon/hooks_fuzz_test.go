@@ -76,7 +76,7 @@ func FuzzMinIOAuditHook(f *testing.F) {
 		}
 		relevant := false
 		for _, e := range entries {
-			if slices.Contains(minioAdminCalls, e.API.Name) && !strings.Contains(e.UserAgent, OwnUserAgent) {
+			if slices.Contains(minioAdminCalls, e.API.Name) && !isOwnUserAgent(e.UserAgent) {
 				relevant = true
 			}
 		}
@@ -125,7 +125,7 @@ func FuzzAuthentikHook(f *testing.F) {
 				t.Fatalf("ignored (%s): %d %v, scheduled %v", n.ignored(), code, answer, scheduled)
 			}
 		default:
-			if code != http.StatusAccepted || !scheduled || !strings.HasPrefix(n.Action, "model_") || strings.Contains(n.UserAgent, OwnUserAgent) {
+			if code != http.StatusAccepted || !scheduled || !strings.HasPrefix(n.Action, "model_") || isOwnUserAgent(n.UserAgent) {
 				t.Fatalf("notification %+v: %d, scheduled %v", n, code, scheduled)
 			}
 		}
