@@ -204,8 +204,8 @@ func (e *e2eEnv) run(t *testing.T, env ...string) (cmd *exec.Cmd, exited chan er
 	exited = make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
 	t.Cleanup(func() {
+		// Not waiting on exited: a test may have taken its value already (SIGTERM then exit).
 		_ = cmd.Process.Kill()
-		<-exited
 		b, _ := os.ReadFile(logFile.Name())
 		e.scan.Output("the log of akminio run", string(b))
 		if t.Failed() {
