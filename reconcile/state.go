@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
 
 	"github.com/akminio/akminio/internal/statedir"
@@ -17,7 +16,7 @@ const StateFile = "state.json"
 // LoadState reads dir/state.json; a missing file is the zero State.
 func LoadState(dir string) (State, error) {
 	var st State
-	b, err := os.ReadFile(filepath.Join(dir, StateFile))
+	b, err := statedir.ReadFile(filepath.Join(dir, StateFile))
 	if errors.Is(err, fs.ErrNotExist) {
 		return st, nil
 	}

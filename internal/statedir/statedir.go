@@ -7,6 +7,7 @@ package statedir
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -119,4 +120,45 @@ func (l *Lock) Unlock() error {
 	err := l.f.Close() // closing the descriptor releases the flock
 	l.f = nil
 	return err
+}
+
+// maxStateFile bounds what ReadFile reads; akminio's own files are KiBs.
+const maxStateFile = 16 << 20
+
+// ReadFile reads a file akminio wrote into state_dir, refusing one it cannot have written:
+// a symbolic link (opened with O_NOFOLLOW), anything but a regular file, a file group or
+// others may read or write (akminio writes 0600), or one owned by another user. Whoever
+// could plant such a file could set a secret of their choosing on both sides (a rotation
+// intent) or steer what akminio deletes. A missing file is an error for which
+// errors.Is(err, fs.ErrNotExist) holds.
+func ReadFile(path string) ([]byte, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_CLOEXEC|syscall.O_NONBLOCK, 0)
+	if errors.Is(err, syscall.ELOOP) {
+		return nil, fmt.Errorf("%s is a symbolic link; akminio writes its state files itself and follows no link", path)
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = f.Close() }()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file", path)
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok && int(st.Uid) != os.Geteuid() {
+		return nil, fmt.Errorf("%s is owned by uid %d, not by akminio's user (uid %d); akminio did not write it", path, st.Uid, os.Geteuid())
+	}
+	if mode := fi.Mode().Perm(); mode&0o077 != 0 {
+		return nil, fmt.Errorf("%s has mode %04o; akminio writes its state files 0600 and reads no other", path, mode)
+	}
+	b, err := io.ReadAll(io.LimitReader(f, maxStateFile+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > maxStateFile {
+		return nil, fmt.Errorf("%s is larger than %d bytes", path, maxStateFile)
+	}
+	return b, nil
 }

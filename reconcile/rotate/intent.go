@@ -98,7 +98,7 @@ func IntentPath(dir string) string { return filepath.Join(dir, IntentFile) }
 // LoadIntent reads dir/rotation.json; (nil, nil) when there is none.
 func LoadIntent(dir string) (*Intent, error) {
 	path := IntentPath(dir)
-	b, err := os.ReadFile(path)
+	b, err := statedir.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}

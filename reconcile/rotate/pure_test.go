@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/rand"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -105,5 +106,32 @@ func TestIntentRoundTrip(t *testing.T) {
 	}
 	if _, err := LoadIntent(dir); err == nil || !strings.Contains(err.Error(), "incomplete") {
 		t.Errorf("LoadIntent of an incomplete file: %v", err)
+	}
+}
+
+// TestPlantedIntentIsRefused: a rotation intent akminio cannot have written (readable by
+// others, or a symbolic link to a file elsewhere) is refused, never acted on.
+func TestPlantedIntentIsRefused(t *testing.T) {
+	dir := t.TempDir()
+	body := []byte(`{"version":1,"old_secret":"o","new_secret":"attacker-chosen","provider_pk":3,"target":"identity_openid"}`)
+	if err := os.WriteFile(IntentPath(dir), body, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(IntentPath(dir), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if in, err := LoadIntent(dir); in != nil || err == nil || !strings.Contains(err.Error(), "has mode 0644") {
+		t.Errorf("LoadIntent of a 0644 intent: %+v, %v; want it refused", in, err)
+	}
+	elsewhere := filepath.Join(t.TempDir(), "intent.json")
+	if err := os.WriteFile(elsewhere, body, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_ = os.Remove(IntentPath(dir))
+	if err := os.Symlink(elsewhere, IntentPath(dir)); err != nil {
+		t.Fatal(err)
+	}
+	if in, err := LoadIntent(dir); in != nil || err == nil || !strings.Contains(err.Error(), "symbolic link") {
+		t.Errorf("LoadIntent through a symbolic link: %+v, %v; want it refused", in, err)
 	}
 }
