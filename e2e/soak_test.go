@@ -57,7 +57,7 @@ func TestSoak(t *testing.T) {
 		runs = n
 	}
 	s := newSuite(t)
-	const hookToken = "soak-hook-token-5d1e9a"
+	const hookToken = "soak-hook-token-5d1e9a7c3b2f4e6a8d0c1b3e"
 	cfg := deepCopy(s.cfg)
 	cfg["schedule"] = map[string]any{"reconcile": "@every 1s", "rotate_secret": "", "jitter": "0s"}
 	cfg["http"].(map[string]any)["hook_token"] = hookToken
