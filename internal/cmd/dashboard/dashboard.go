@@ -27,6 +27,7 @@ var panels = []panel{
 	driftItems,
 	rotations,
 	changesApplied,
+	leader,
 }
 
 // sel is the label selector every query uses: the instances picked in the $instance variable.
@@ -136,6 +137,13 @@ func changesApplied() cog.Builder[dashboard.Panel] {
 		Unit("short").Min(0).DrawStyle(common.GraphDrawStyleBars).FillOpacity(80).
 		Stacking(common.NewStackingConfigBuilder().Mode(common.StackingModeNormal)).
 		WithTarget(query(`sum by (system, kind, action) (increase(akminio_changes_applied_total`+sel+`[$__rate_interval]))`, "{{system}} {{kind}} {{action}}"))
+}
+
+// leader: which instance holds the HA leader lease (akminio_leader; 1 on a single host).
+func leader() cog.Builder[dashboard.Panel] {
+	return seriesPanel("Leader", "1 for the instance that holds the leader lease and writes; 0 for followers. A single host without ha is always 1.").
+		Unit("short").Min(0).Max(1).LineInterpolation(common.LineInterpolationStepAfter).
+		WithTarget(query(`max by (instance) (akminio_leader`+sel+`)`, "{{instance}}"))
 }
 
 // build returns the dashboard with the given panels as indented JSON, ending in a newline.
