@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"unicode/utf8"
 )
 
 // maxSecretFile bounds how much of a secret file is read; a credential is never this long.
@@ -93,6 +94,12 @@ func resolveSecrets(c *Config, environ []string, p *problems, warn func(Warning)
 		}
 		if src == "" && s.value(c).IsSet() {
 			val, src = s.value(c).Reveal(), "inline"
+		}
+		if !utf8.ValidString(val) {
+			// The scrubber finds a secret by its text in every encoding of a log line; bytes
+			// that are not text have no such encoding (zap writes U+FFFD for them).
+			p.add(s.key, "is not valid UTF-8 text (read from %s)", src)
+			val = ""
 		}
 		*s.value(c) = Secret(val)
 		st.source = src

@@ -208,3 +208,18 @@ func TestShortHookTokenRefused(t *testing.T) {
 		}
 	}
 }
+
+// A secret that is not text is refused: the scrubber could not find it in a log line (zap
+// writes U+FFFD for such bytes), so it could leak in part. Found by FuzzScrubber.
+func TestSecretNotUTF8Refused(t *testing.T) {
+	f := secretFixture{dir: t.TempDir(), withFile: true}
+	path := f.write(t)
+	writeFile(t, filepath.Join(f.dir, "secrets/token"), "\x80bad-bytes-token\n", 0o600)
+	_, _, err := Load(path, nil)
+	if err == nil || !strings.Contains(err.Error(), "authentik.token: is not valid UTF-8 text (read from file)") {
+		t.Fatalf("Load = %v, want the UTF-8 problem", err)
+	}
+	if strings.Contains(err.Error(), "bad-bytes-token") {
+		t.Fatalf("the error shows the secret: %v", err)
+	}
+}
