@@ -117,15 +117,7 @@ func (a *Adapter) readProvider(ctx context.Context, pk int32, est *adopt.Authent
 
 // allGroups lists every group without members, with parents.
 func (a *Adapter) allGroups(ctx context.Context) ([]adopt.Group, error) {
-	groups, err := listAll(ctx, a, "authentik: list groups", bodyExcerpt,
-		func(ctx context.Context, page int32) ([]api.Group, api.Pagination, *http.Response, error) {
-			l, resp, err := a.api.CoreAPI.CoreGroupsList(ctx).IncludeUsers(false).
-				Page(page).PageSize(a.pageSize).Execute()
-			if err != nil {
-				return nil, api.Pagination{}, resp, err
-			}
-			return l.Results, l.Pagination, resp, nil
-		})
+	groups, err := a.listGroups(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -56,13 +56,9 @@ func (a *Adapter) Observe(ctx context.Context, d *reconcile.Desired) (reconcile.
 	return st, nil
 }
 
-// observeGroups lists every group (without members) and keeps those named in names.
-func (a *Adapter) observeGroups(ctx context.Context, names []string) (map[string]string, error) {
-	out := map[string]string{}
-	if len(names) == 0 {
-		return out, nil
-	}
-	groups, err := listAll(ctx, a, "authentik: list groups", bodyExcerpt,
+// listGroups lists every group, without members (observation and import both need them all).
+func (a *Adapter) listGroups(ctx context.Context) ([]api.Group, error) {
+	return listAll(ctx, a, "authentik: list groups", bodyExcerpt,
 		func(ctx context.Context, page int32) ([]api.Group, api.Pagination, *http.Response, error) {
 			l, resp, err := a.api.CoreAPI.CoreGroupsList(ctx).IncludeUsers(false).
 				Page(page).PageSize(a.pageSize).Execute()
@@ -71,6 +67,15 @@ func (a *Adapter) observeGroups(ctx context.Context, names []string) (map[string
 			}
 			return l.Results, l.Pagination, resp, nil
 		})
+}
+
+// observeGroups lists every group (without members) and keeps those named in names.
+func (a *Adapter) observeGroups(ctx context.Context, names []string) (map[string]string, error) {
+	out := map[string]string{}
+	if len(names) == 0 {
+		return out, nil
+	}
+	groups, err := a.listGroups(ctx)
 	if err != nil {
 		return nil, err
 	}
