@@ -11,26 +11,15 @@ import (
 	"testing"
 
 	"github.com/akminio/akminio/config"
+	"github.com/akminio/akminio/internal/e2eenv"
 	"github.com/akminio/akminio/internal/pyexpr"
 	"github.com/akminio/akminio/reconcile"
 )
 
-// The two expressions of authentik's MinIO integration guide, verbatim.
+// The two expressions of authentik's MinIO integration guide, verbatim (kept once, in e2eenv).
 const (
-	GuidePlain = `return {
-    "policy": "readwrite",
-}
-`
-	GuideGroups = `if ak_is_group_member(request.user, name="Minio admins"):
-  return {
-      "policy": "consoleAdmin",
-}
-elif ak_is_group_member(request.user, name="Minio users"):
-  return {
-      "policy": ["readonly", "my-custom-policy"]
-}
-return None
-`
+	GuidePlain  = e2eenv.GuidePlainExpression
+	GuideGroups = e2eenv.GuideGroupsExpression
 )
 
 func b(group string, policies ...string) config.Binding {
